@@ -63,13 +63,14 @@ typedef void (*engine_done_fn)(void *ud, char *result, size_t len,
 /*
  * Queues a run of wf with the given input (a JSON object, or len 0 for
  * "{}"); the input is copied. wf must stay valid until done is called.
- * Thread-safe. Returns 0, or -1 with a reason in err when the engine is
- * stopping or max_runs runs are already in flight (done is then not
- * called).
+ * Thread-safe. Returns 0 and stores the run's id (also the "id" of its
+ * result) in *id when id is not NULL; or returns -1 with a reason in err
+ * when the engine is stopping or max_runs runs are already in flight
+ * (done is then not called).
  */
 int engine_submit(engine *e, const wf_workflow *wf, const char *input,
-                  size_t len, engine_done_fn done, void *ud, char *err,
-                  size_t errlen);
+                  size_t len, engine_done_fn done, void *ud, uint64_t *id,
+                  char *err, size_t errlen);
 
 /* Runs the loop until engine_stop() is called. */
 void engine_loop(engine *e);
@@ -77,6 +78,19 @@ void engine_loop(engine *e);
 /* Runs one pass of the loop, waiting at most timeout_ms for something to
  * happen (-1: no limit). Returns the number of runs in flight. */
 size_t engine_step(engine *e, int timeout_ms);
+
+/*
+ * Adds fd (readable, level-triggered) to what the loop waits on, so that a
+ * process can serve its own sockets on the same thread: engine_step()
+ * returns once fd is ready, and engine_fd_ready() reports it. At most
+ * ENGINE_MAX_WATCHED fds. Loop thread only. Returns a slot, or -1.
+ */
+#define ENGINE_MAX_WATCHED 4
+int engine_watch_fd(engine *e, int fd);
+
+/* 1 when the fd in slot was ready during the last engine_step(), then
+ * cleared; 0 otherwise. */
+int engine_fd_ready(engine *e, int slot);
 
 /* Asks the loop to return; thread-safe. Runs in flight are left as they
  * are: engine_free() ends them. */

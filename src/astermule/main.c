@@ -1,0 +1,361 @@
+/*
+ * astermule: runs one workflow. Serves it over HTTP (the default), runs it
+ * once and prints the result (--once), or only validates it (--check).
+ *
+ * Exit codes: 0 served and stopped cleanly, or --once healthy, or --check
+ * valid; 1 --once unhealthy or the server could not start; 2 bad flags or
+ * an invalid workflow, every problem on stderr.
+ */
+#define _GNU_SOURCE
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "astermule.h"
+#include "log.h"
+
+#define EXIT_INVALID 2
+
+static const char usage[] =
+    "usage: astermule (--dag JSON | --dag-file PATH) [options]\n"
+    "\n"
+    "Runs a workflow of HTTP services: every node is called as soon as its\n"
+    "dependencies succeeded, with their merged JSON outputs as input.\n"
+    "\n"
+    "Workflow:\n"
+    "  --dag JSON             the workflow document itself (JSON or YAML)\n"
+    "  --dag-file PATH        read the workflow document from PATH\n"
+    "Modes (default: serve):\n"
+    "  --once                 run once, print the result on stdout, exit 0\n"
+    "                         when healthy and 1 when not\n"
+    "  --input JSON           run input for --once (default {})\n"
+    "  --check                only validate the workflow\n"
+    "Serving:\n"
+    "  --address A            listen address (default 0.0.0.0)\n"
+    "  --port N               listen port (default 8080; 0 picks one)\n"
+    "  --target PATH          path that triggers a run (default /)\n"
+    "  --max-request-bytes N  largest trigger body (default 16777216)\n"
+    "  --max-connections N    open client connections (default 4096)\n"
+    "Limits:\n"
+    "  --max-body-bytes N     largest node answer (default 8388608)\n"
+    "  --max-runs N           runs in flight (default 100000)\n"
+    "  --max-nodes N          nodes in a workflow (default 20000)\n"
+    "Other:\n"
+    "  --log-level L          error, warn, info (default) or debug\n"
+    "  --help                 show this text\n"
+    "\n"
+    "Routes: any request to the target runs the workflow; POST /runs\n"
+    "(?async=1 answers at once with an id), GET /runs/ID, GET /healthz,\n"
+    "GET /readyz, GET /metrics.\n";
+
+enum {
+    OPT_DAG = 1000,
+    OPT_DAG_FILE,
+    OPT_ADDRESS,
+    OPT_PORT,
+    OPT_TARGET,
+    OPT_ONCE,
+    OPT_INPUT,
+    OPT_CHECK,
+    OPT_MAX_REQUEST,
+    OPT_MAX_CONNS,
+    OPT_MAX_BODY,
+    OPT_MAX_RUNS,
+    OPT_MAX_NODES,
+    OPT_LOG_LEVEL,
+    OPT_HELP,
+};
+
+static const struct option options[] = {
+    {"dag", required_argument, NULL, OPT_DAG},
+    {"dag-file", required_argument, NULL, OPT_DAG_FILE},
+    {"address", required_argument, NULL, OPT_ADDRESS},
+    {"port", required_argument, NULL, OPT_PORT},
+    {"target", required_argument, NULL, OPT_TARGET},
+    {"once", no_argument, NULL, OPT_ONCE},
+    {"input", required_argument, NULL, OPT_INPUT},
+    {"check", no_argument, NULL, OPT_CHECK},
+    {"max-request-bytes", required_argument, NULL, OPT_MAX_REQUEST},
+    {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
+    {"max-body-bytes", required_argument, NULL, OPT_MAX_BODY},
+    {"max-runs", required_argument, NULL, OPT_MAX_RUNS},
+    {"max-nodes", required_argument, NULL, OPT_MAX_NODES},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+typedef struct args {
+    const char *dag;
+    const char *dag_file;
+    const char *input;
+    int once;
+    int check;
+    wf_limits limits;
+    am_config cfg;
+} args;
+
+/* Parses a whole decimal number within [min, max] for flag name. */
+static int parse_size(const char *name, const char *text, unsigned long long min,
+                      unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    unsigned long long v;
+
+    errno = 0;
+    v = strtoull(text, &end, 10);
+    if (*text == '\0' || *text == '-' || *end != '\0' || errno != 0 ||
+        v < min || v > max) {
+        fprintf(stderr, "astermule: --%s %s: expected a whole number from "
+                "%llu to %llu\n", name, text, min, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, args *a)
+{
+    unsigned long long v;
+    int c;
+
+    wf_limits_default(&a->limits);
+    engine_config_default(&a->cfg.engine);
+    a->cfg.address = "0.0.0.0";
+    a->cfg.port = 8080;
+    a->cfg.target = "/";
+    a->cfg.max_request_bytes = 16u << 20;
+    a->cfg.max_connections = 4096;
+    a->cfg.keep_results = 8192;
+
+    /* getopt_long_only also takes Go-style single-dash flags (-dag). */
+    while ((c = getopt_long_only(argc, argv, "", options, NULL)) != -1) {
+        switch (c) {
+        case OPT_DAG: a->dag = optarg; break;
+        case OPT_DAG_FILE: a->dag_file = optarg; break;
+        case OPT_ADDRESS: a->cfg.address = optarg; break;
+        case OPT_TARGET:
+            if (optarg[0] != '/') {
+                fprintf(stderr, "astermule: --target %s: must start with "
+                        "'/'\n", optarg);
+                return -1;
+            }
+            a->cfg.target = optarg;
+            break;
+        case OPT_PORT:
+            if (parse_size("port", optarg, 0, 65535, &v) < 0)
+                return -1;
+            a->cfg.port = (int)v;
+            break;
+        case OPT_ONCE: a->once = 1; break;
+        case OPT_INPUT: a->input = optarg; break;
+        case OPT_CHECK: a->check = 1; break;
+        case OPT_MAX_REQUEST:
+            if (parse_size("max-request-bytes", optarg, 1, SIZE_MAX, &v) < 0)
+                return -1;
+            a->cfg.max_request_bytes = (size_t)v;
+            break;
+        case OPT_MAX_CONNS:
+            if (parse_size("max-connections", optarg, 1, 1000000, &v) < 0)
+                return -1;
+            a->cfg.max_connections = (size_t)v;
+            break;
+        case OPT_MAX_BODY:
+            if (parse_size("max-body-bytes", optarg, 1, SIZE_MAX / 2,
+                           &v) < 0)
+                return -1;
+            a->cfg.engine.max_body_bytes = (size_t)v;
+            break;
+        case OPT_MAX_RUNS:
+            if (parse_size("max-runs", optarg, 1, 100000000, &v) < 0)
+                return -1;
+            a->cfg.engine.max_runs = (size_t)v;
+            break;
+        case OPT_MAX_NODES:
+            if (parse_size("max-nodes", optarg, 1, 10000000, &v) < 0)
+                return -1;
+            a->limits.max_nodes = (size_t)v;
+            break;
+        case OPT_LOG_LEVEL: {
+            log_level lvl;
+
+            if (log_level_parse(optarg, &lvl) < 0) {
+                fprintf(stderr, "astermule: --log-level %s: expected error, "
+                        "warn, info or debug\n", optarg);
+                return -1;
+            }
+            log_set_level(lvl);
+            break;
+        }
+        case OPT_HELP:
+            fputs(usage, stdout);
+            exit(0);
+        default:
+            fprintf(stderr, "astermule: see --help for the flags\n");
+            return -1;
+        }
+    }
+
+    if (optind < argc) {
+        fprintf(stderr, "astermule: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (!a->dag == !a->dag_file) {
+        fprintf(stderr, "astermule: give the workflow with exactly one of "
+                "--dag or --dag-file\n");
+        return -1;
+    }
+    if (a->input && !a->once) {
+        fprintf(stderr, "astermule: --input only applies to --once\n");
+        return -1;
+    }
+    if (a->once && a->check) {
+        fprintf(stderr, "astermule: --once and --check exclude each other\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Loads and validates the workflow; prints every problem. */
+static wf_workflow *load(const args *a)
+{
+    wf_problems probs;
+    wf_workflow *wf = NULL;
+    int rc;
+
+    wf_problems_init(&probs);
+    if (a->dag)
+        rc = wf_parse(a->dag, strlen(a->dag), &a->limits, &wf, &probs);
+    else
+        rc = wf_parse_file(a->dag_file, &a->limits, &wf, &probs);
+
+    if (rc != 0) {
+        char *text = wf_problems_format(&probs);
+
+        fprintf(stderr, "astermule: the workflow %s%s is invalid:\n%s",
+                a->dag_file ? "in " : "", a->dag_file ? a->dag_file : "",
+                text ? text : "(out of memory listing the problems)\n");
+        free(text);
+        wf = NULL;
+    } else {
+        for (size_t i = 0; i < wf->n_nodes; i++) {
+            if (wf->nodes[i].url)
+                continue;
+            fprintf(stderr, "astermule: node %s has no url: the engine runs "
+                    "DAG documents, and an Astro's stars get their URLs "
+                    "from the controller\n", wf->nodes[i].name);
+            wf_free(wf);
+            wf = NULL;
+            break;
+        }
+    }
+    wf_problems_free(&probs);
+    return wf;
+}
+
+typedef struct once_state {
+    int done;
+    int healthy;
+    char *doc;
+} once_state;
+
+static void on_once_done(void *ud, char *doc, size_t len, int healthy)
+{
+    once_state *st = ud;
+
+    st->done = 1;
+    st->healthy = healthy;
+    st->doc = doc;
+}
+
+static int run_once(const args *a, const wf_workflow *wf)
+{
+    once_state st = {0};
+    char err[256];
+    const char *input = a->input ? a->input : "";
+    engine *e;
+
+    if (a->input) {
+        cJSON *v = cJSON_Parse(a->input);
+        int ok = v && cJSON_IsObject(v);
+
+        cJSON_Delete(v);
+        if (!ok) {
+            fprintf(stderr, "astermule: --input is not a JSON object\n");
+            return EXIT_INVALID;
+        }
+    }
+
+    e = engine_new(&a->cfg.engine, err, sizeof(err));
+    if (!e) {
+        fprintf(stderr, "astermule: cannot start the engine: %s\n", err);
+        return 1;
+    }
+    if (engine_submit(e, wf, input, strlen(input), on_once_done, &st, NULL,
+                      err, sizeof(err)) != 0) {
+        fprintf(stderr, "astermule: cannot start the run: %s\n", err);
+        engine_free(e);
+        return 1;
+    }
+    while (!st.done)
+        engine_step(e, -1);
+    engine_free(e);
+
+    if (!st.doc) {
+        fprintf(stderr, "astermule: the run produced no result\n");
+        return 1;
+    }
+    printf("%s\n", st.doc);
+    free(st.doc);
+    return st.healthy ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    args a = {0};
+    wf_workflow *wf;
+    int rc;
+
+    if (parse_args(argc, argv, &a) < 0)
+        return EXIT_INVALID;
+
+    wf = load(&a);
+    if (!wf)
+        return EXIT_INVALID;
+
+    if (a.check) {
+        printf("valid: %zu nodes\n", wf->n_nodes);
+        wf_free(wf);
+        return 0;
+    }
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "astermule: cannot initialise libcurl\n");
+        wf_free(wf);
+        return 1;
+    }
+
+    if (a.once) {
+        rc = run_once(&a, wf);
+    } else {
+        sigset_t sigs;
+
+        /* Signals arrive through a signalfd in the server's loop. */
+        signal(SIGPIPE, SIG_IGN);
+        sigemptyset(&sigs);
+        sigaddset(&sigs, SIGTERM);
+        sigaddset(&sigs, SIGINT);
+        sigprocmask(SIG_BLOCK, &sigs, NULL);
+        rc = am_serve(&a.cfg, wf);
+    }
+
+    wf_free(wf);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,1273 @@
+/*
+ * engine: the run state machine and the event loop.
+ *
+ * Threads: everything below engine_submit()/engine_stop() runs on the
+ * loop thread. Submissions cross over through a mutex-protected queue and
+ * an eventfd that wakes epoll_wait().
+ *
+ * Memory: a run is one allocation of its state plus one node_run per
+ * node. Outputs live until the run ends, because any later node may merge
+ * them and the exit nodes' outputs form the result. Easy handles are kept
+ * in a free list so that their buffers and the multi handle's connection
+ * cache are reused from run to run.
+ */
+#define _GNU_SOURCE
+#include "engine.h"
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jmerge.h"
+#include "log.h"
+
+#define SUBSYS "engine"
+
+/* How much of a failed answer's body goes into the node's error. */
+#define ERROR_BODY_PREFIX 200
+
+typedef enum node_state {
+    NS_WAITING = 0, /* predecessors not all done yet */
+    NS_RUNNING,     /* an attempt is in flight */
+    NS_BACKOFF,     /* waiting to retry */
+    NS_SUCCEEDED,
+    NS_FAILED,
+    NS_SKIPPED,
+} node_state;
+
+static const char *const state_names[] = {
+    "waiting", "running", "waiting", "succeeded", "failed", "skipped",
+};
+
+struct run;
+
+/* One HTTP attempt; lives as long as its easy handle is in the multi. */
+typedef struct call {
+    CURL *easy;
+    struct run *run;
+    size_t node;
+    char *body;
+    size_t len;
+    size_t cap;
+    int too_big;
+    char errbuf[CURL_ERROR_SIZE];
+} call;
+
+typedef struct node_run {
+    node_state state;
+    size_t pending;   /* predecessors that have not succeeded yet */
+    int attempts;
+    long http_status; /* of the last attempt; 0 when none answered */
+    int64_t start_ns; /* first attempt */
+    int64_t end_ns;
+    const char *in;   /* request body: the run input, a predecessor's
+                         output, or in_owned */
+    size_t in_len;
+    char *in_owned;
+    char *out;        /* answer body of the successful attempt */
+    size_t out_len;
+    char *error;      /* why it failed or was skipped */
+    size_t blame;     /* skipped: the failed node it depends on */
+    call *call;
+} node_run;
+
+typedef struct run {
+    struct engine *e;
+    const wf_workflow *wf;
+    uint64_t id;
+    char *input;
+    size_t input_len;
+    node_run *nodes;
+    size_t unsettled;
+    size_t n_failed;
+    int64_t start_ns;
+    engine_done_fn done;
+    void *ud;
+    struct run *prev, *next; /* runs in flight */
+} run;
+
+/* A run accepted by engine_submit() and not yet started. */
+typedef struct submission {
+    const wf_workflow *wf;
+    char *input;
+    size_t input_len;
+    engine_done_fn done;
+    void *ud;
+    uint64_t id;
+    struct submission *next;
+} submission;
+
+/* A retry waiting for its backoff to pass. */
+typedef struct timer {
+    int64_t due_ns;
+    run *run;
+    size_t node;
+} timer;
+
+struct engine {
+    engine_config cfg;
+    CURLM *multi;
+    int epfd;
+    int wakefd;
+    int64_t curl_due_ns; /* -1: libcurl wants no timeout */
+
+    struct curl_slist *hdr_body;   /* requests that carry the input */
+    struct curl_slist *hdr_nobody; /* GET and DELETE */
+
+    CURL **idle; /* easy handles ready for reuse */
+    size_t n_idle;
+    size_t cap_idle;
+
+    timer *timers; /* binary min-heap on due_ns */
+    size_t n_timers;
+    size_t cap_timers;
+
+    run *runs; /* in flight, doubly linked */
+
+    int watched[ENGINE_MAX_WATCHED];
+    int watched_ready[ENGINE_MAX_WATCHED];
+    int n_watched;
+
+    pthread_mutex_t lock; /* guards the fields below */
+    submission *queue_head;
+    submission *queue_tail;
+    size_t queued;
+    int stopping;
+    int loop_stop;
+
+    uint64_t next_id;
+    engine_stats stats; /* updated with atomics, read by any thread */
+};
+
+#define STAT_ADD(e, field, n) \
+    __atomic_add_fetch(&(e)->stats.field, (n), __ATOMIC_RELAXED)
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static double ms_between(int64_t a, int64_t b)
+{
+    return (double)(b - a) / 1e6;
+}
+
+void engine_config_default(engine_config *cfg)
+{
+    cfg->max_body_bytes = 8u << 20;
+    cfg->max_runs = 100000;
+    cfg->backoff_ms = 100;
+    cfg->backoff_max_ms = 10000;
+    cfg->max_host_conns = 0;
+}
+
+/* ---- timers ------------------------------------------------------- */
+
+static void heap_swap(timer *t, size_t a, size_t b)
+{
+    timer tmp = t[a];
+
+    t[a] = t[b];
+    t[b] = tmp;
+}
+
+static int timer_push(engine *e, int64_t due, run *r, size_t node)
+{
+    if (e->n_timers == e->cap_timers) {
+        size_t cap = e->cap_timers ? e->cap_timers * 2 : 64;
+        timer *t = realloc(e->timers, cap * sizeof(*t));
+
+        if (!t)
+            return -1;
+        e->timers = t;
+        e->cap_timers = cap;
+    }
+
+    size_t i = e->n_timers++;
+
+    e->timers[i] = (timer){due, r, node};
+    while (i > 0 && e->timers[(i - 1) / 2].due_ns > e->timers[i].due_ns) {
+        heap_swap(e->timers, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+    return 0;
+}
+
+static timer timer_pop(engine *e)
+{
+    timer top = e->timers[0];
+    size_t i = 0;
+
+    e->timers[0] = e->timers[--e->n_timers];
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+
+        if (l < e->n_timers && e->timers[l].due_ns < e->timers[m].due_ns)
+            m = l;
+        if (r < e->n_timers && e->timers[r].due_ns < e->timers[m].due_ns)
+            m = r;
+        if (m == i)
+            break;
+        heap_swap(e->timers, i, m);
+        i = m;
+    }
+    return top;
+}
+
+/* ---- libcurl callbacks ---------------------------------------------- */
+
+static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *ud,
+                          void *socketp)
+{
+    engine *e = ud;
+    struct epoll_event ev = {0};
+
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(e->epfd, EPOLL_CTL_DEL, s, NULL);
+        curl_multi_assign(e->multi, s, NULL);
+        return 0;
+    }
+
+    if (what & CURL_POLL_IN)
+        ev.events |= EPOLLIN;
+    if (what & CURL_POLL_OUT)
+        ev.events |= EPOLLOUT;
+    ev.data.fd = s;
+
+    /* socketp marks a socket already in the epoll set. */
+    if (socketp) {
+        epoll_ctl(e->epfd, EPOLL_CTL_MOD, s, &ev);
+    } else if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, s, &ev) == 0) {
+        curl_multi_assign(e->multi, s, e);
+    } else {
+        log_msg(LOG_ERROR, SUBSYS, "cannot watch socket %d: %s", (int)s,
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *ud)
+{
+    engine *e = ud;
+
+    e->curl_due_ns =
+        timeout_ms < 0 ? -1 : now_ns() + (int64_t)timeout_ms * 1000000;
+    return 0;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+    call *c = ud;
+    size_t n = size * nmemb;
+    size_t limit = c->run->e->cfg.max_body_bytes;
+
+    if (n > limit - c->len) {
+        c->too_big = 1;
+        return 0; /* makes libcurl end the transfer with a write error */
+    }
+
+    if (c->len + n + 1 > c->cap) {
+        size_t cap = c->cap ? c->cap : 512;
+
+        while (cap < c->len + n + 1)
+            cap *= 2;
+        if (cap > limit + 1)
+            cap = limit + 1;
+
+        char *b = realloc(c->body, cap);
+
+        if (!b)
+            return 0;
+        c->body = b;
+        c->cap = cap;
+    }
+
+    memcpy(c->body + c->len, data, n);
+    c->len += n;
+    c->body[c->len] = '\0';
+    return n;
+}
+
+/* ---- run state ---------------------------------------------------- */
+
+static void node_settled(run *r);
+static void node_start(run *r, size_t i);
+
+static char *str_printf(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static char *str_printf(const char *fmt, ...)
+{
+    va_list ap;
+    char *s = NULL;
+
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    return s;
+}
+
+/* Marks every node downstream of failed node f as skipped. The walk uses
+ * an explicit stack: a 10,000-node chain must not exhaust the C stack. */
+static void skip_downstream(run *r, size_t f)
+{
+    const wf_workflow *wf = r->wf;
+    size_t *stack = malloc(wf->n_nodes * sizeof(*stack));
+    size_t top = 0;
+
+    if (!stack) {
+        log_msg(LOG_ERROR, SUBSYS, "run %llu: out of memory",
+                (unsigned long long)r->id);
+        abort();
+    }
+
+    stack[top++] = f;
+    while (top > 0) {
+        const wf_node *n = &wf->nodes[stack[--top]];
+
+        for (size_t k = 0; k < n->n_succs; k++) {
+            size_t s = n->succs[k];
+            node_run *nr = &r->nodes[s];
+
+            if (nr->state != NS_WAITING)
+                continue;
+            nr->state = NS_SKIPPED;
+            nr->blame = f;
+            nr->error = str_printf("skipped: depends on failed node %s",
+                                   wf->nodes[f].name);
+            r->unsettled--;
+            stack[top++] = s;
+        }
+    }
+    free(stack);
+}
+
+/* Takes ownership of msg (which may be NULL when memory ran out). */
+static void node_fail(run *r, size_t i, char *msg)
+{
+    node_run *nr = &r->nodes[i];
+
+    nr->state = NS_FAILED;
+    nr->end_ns = now_ns();
+    free(nr->error);
+    nr->error = msg;
+    r->n_failed++;
+    r->unsettled--;
+
+    if (log_enabled(LOG_DEBUG))
+        log_msg(LOG_DEBUG, SUBSYS, "run %llu: node %s failed after %d "
+                "attempt(s): %s", (unsigned long long)r->id,
+                r->wf->nodes[i].name, nr->attempts, msg ? msg : "?");
+
+    skip_downstream(r, i);
+    node_settled(r);
+}
+
+static void node_succeed(run *r, size_t i)
+{
+    const wf_node *n = &r->wf->nodes[i];
+    node_run *nr = &r->nodes[i];
+
+    nr->state = NS_SUCCEEDED;
+    nr->end_ns = now_ns();
+
+    if (log_enabled(LOG_DEBUG))
+        log_msg(LOG_DEBUG, SUBSYS, "run %llu: node %s succeeded, HTTP %ld "
+                "in %.3f ms, %zu bytes", (unsigned long long)r->id,
+                n->name, nr->http_status, ms_between(nr->start_ns,
+                nr->end_ns), nr->out_len);
+
+    for (size_t k = 0; k < n->n_succs; k++) {
+        node_run *s = &r->nodes[n->succs[k]];
+
+        if (--s->pending == 0 && s->state == NS_WAITING)
+            node_start(r, n->succs[k]);
+    }
+
+    /* Counted only now: a successor failing at once must not end (and
+     * free) the run while this loop still walks it. */
+    r->unsettled--;
+    node_settled(r);
+}
+
+/* Builds the request body of node i from the run input or from its
+ * predecessors' outputs. Returns 0, or -1 after failing the node. */
+static int node_input(run *r, size_t i)
+{
+    const wf_node *n = &r->wf->nodes[i];
+    node_run *nr = &r->nodes[i];
+
+    if (n->n_deps == 0) {
+        nr->in = r->input;
+        nr->in_len = r->input_len;
+        return 0;
+    }
+
+    /* One predecessor passes its body through untouched: no copy. */
+    if (n->n_deps == 1) {
+        node_run *p = &r->nodes[n->deps[0]];
+
+        nr->in = p->out ? p->out : "";
+        nr->in_len = p->out_len;
+        return 0;
+    }
+
+    jmerge_part small[8];
+    jmerge_part *parts = small;
+    char err[256];
+    size_t bad = (size_t)-1;
+
+    if (n->n_deps > 8) {
+        parts = malloc(n->n_deps * sizeof(*parts));
+        if (!parts) {
+            node_fail(r, i, str_printf("out of memory merging inputs"));
+            return -1;
+        }
+    }
+    for (size_t k = 0; k < n->n_deps; k++) {
+        node_run *p = &r->nodes[n->deps[k]];
+
+        parts[k].body = p->out ? p->out : "";
+        parts[k].len = p->out_len;
+    }
+
+    int rc = jmerge_parts(parts, n->n_deps, &nr->in_owned, &nr->in_len, err,
+                          sizeof(err), &bad);
+
+    if (parts != small)
+        free(parts);
+    if (rc != 0) {
+        const char *who = bad < n->n_deps ?
+            r->wf->nodes[n->deps[bad]].name : "?";
+
+        node_fail(r, i, str_printf("cannot merge the output of predecessor "
+                                   "%s: %s", who, err));
+        return -1;
+    }
+    nr->in = nr->in_owned;
+    return 0;
+}
+
+static CURL *easy_get(engine *e)
+{
+    if (e->n_idle > 0)
+        return e->idle[--e->n_idle];
+    return curl_easy_init();
+}
+
+static void easy_put(engine *e, CURL *easy)
+{
+    if (e->n_idle == e->cap_idle) {
+        size_t cap = e->cap_idle ? e->cap_idle * 2 : 64;
+        CURL **v = realloc(e->idle, cap * sizeof(*v));
+
+        if (!v) {
+            curl_easy_cleanup(easy);
+            return;
+        }
+        e->idle = v;
+        e->cap_idle = cap;
+    }
+    curl_easy_reset(easy);
+    e->idle[e->n_idle++] = easy;
+}
+
+/* Sets up one attempt of node i; the node's input is ready. */
+static void attempt_start(run *r, size_t i)
+{
+    engine *e = r->e;
+    const wf_node *n = &r->wf->nodes[i];
+    node_run *nr = &r->nodes[i];
+    call *c = calloc(1, sizeof(*c));
+    CURL *easy = c ? easy_get(e) : NULL;
+
+    if (!easy) {
+        free(c);
+        node_fail(r, i, str_printf("out of memory starting the request"));
+        return;
+    }
+
+    c->easy = easy;
+    c->run = r;
+    c->node = i;
+    nr->call = c;
+    nr->state = NS_RUNNING;
+    nr->attempts++;
+    if (nr->attempts == 1)
+        nr->start_ns = now_ns();
+    STAT_ADD(e, calls, 1);
+
+    curl_easy_setopt(easy, CURLOPT_URL, n->url);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, c);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, c->errbuf);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, n->timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    /* Validation already refused other schemes; this is the backstop, and
+     * redirects are not followed at all. */
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+
+    switch (n->action) {
+    case WF_ACTION_GET:
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, e->hdr_nobody);
+        break;
+    case WF_ACTION_DELETE:
+        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, "DELETE");
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, e->hdr_nobody);
+        break;
+    case WF_ACTION_PUT:
+    case WF_ACTION_PATCH:
+        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST,
+                         wf_action_name(n->action));
+        /* fall through */
+    case WF_ACTION_POST:
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, nr->in);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)nr->in_len);
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, e->hdr_body);
+        break;
+    }
+
+    CURLMcode mc = curl_multi_add_handle(e->multi, easy);
+
+    if (mc != CURLM_OK) {
+        nr->call = NULL;
+        easy_put(e, easy);
+        free(c);
+        node_fail(r, i, str_printf("cannot start the request to %s: %s",
+                                   n->url, curl_multi_strerror(mc)));
+    }
+}
+
+static void node_start(run *r, size_t i)
+{
+    if (node_input(r, i) == 0)
+        attempt_start(r, i);
+}
+
+/* Copies up to ERROR_BODY_PREFIX bytes of body, control bytes replaced,
+ * so an error message stays one printable line. */
+static void body_prefix(const char *body, size_t len, char *out,
+                        size_t outlen)
+{
+    size_t n = len < ERROR_BODY_PREFIX ? len : ERROR_BODY_PREFIX;
+    size_t j = 0;
+
+    for (size_t k = 0; k < n && j + 4 < outlen; k++) {
+        unsigned char ch = (unsigned char)body[k];
+
+        out[j++] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
+    }
+    if (len > n && j + 4 < outlen) {
+        memcpy(out + j, "...", 3);
+        j += 3;
+    }
+    out[j] = '\0';
+}
+
+/* Decides what an ended attempt means and moves the node on. */
+static void attempt_done(engine *e, call *c, CURLcode res)
+{
+    run *r = c->run;
+    size_t i = c->node;
+    const wf_node *n = &r->wf->nodes[i];
+    node_run *nr = &r->nodes[i];
+    long status = 0;
+    char *msg = NULL;
+
+    long oserr = 0;
+
+    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(c->easy, CURLINFO_OS_ERRNO, &oserr);
+    curl_multi_remove_handle(e->multi, c->easy);
+    easy_put(e, c->easy);
+    nr->call = NULL;
+    nr->http_status = status;
+
+    if (res == CURLE_OK && status >= 200 && status < 300) {
+        nr->out = c->body;
+        nr->out_len = c->len;
+        free(c);
+        node_succeed(r, i);
+        return;
+    }
+
+    if (c->too_big) {
+        msg = str_printf("answer body exceeds the limit of %zu bytes",
+                         e->cfg.max_body_bytes);
+    } else if (res == CURLE_OPERATION_TIMEDOUT) {
+        msg = str_printf("timed out after %ld ms", n->timeout_ms);
+    } else if (res != CURLE_OK) {
+        /* libcurl's text may not name the system error; add it, so that
+         * "connection refused" reads as such. */
+        msg = str_printf("%s %s: %s%s%s%s", wf_action_name(n->action),
+                         n->url,
+                         c->errbuf[0] ? c->errbuf : curl_easy_strerror(res),
+                         oserr ? " (" : "", oserr ? strerror((int)oserr) : "",
+                         oserr ? ")" : "");
+    } else {
+        char prefix[ERROR_BODY_PREFIX + 8];
+
+        body_prefix(c->body ? c->body : "", c->len, prefix, sizeof(prefix));
+        msg = str_printf("HTTP %ld: %s", status, prefix);
+    }
+    free(c->body);
+    free(c);
+    STAT_ADD(e, call_failures, 1);
+
+    if (nr->attempts <= n->retries) {
+        long delay = e->cfg.backoff_ms;
+
+        for (int k = 1; k < nr->attempts && delay < e->cfg.backoff_max_ms;
+             k++)
+            delay *= 2;
+        if (delay > e->cfg.backoff_max_ms)
+            delay = e->cfg.backoff_max_ms;
+
+        if (log_enabled(LOG_DEBUG))
+            log_msg(LOG_DEBUG, SUBSYS, "run %llu: node %s attempt %d "
+                    "failed (%s); retrying in %ld ms",
+                    (unsigned long long)r->id, n->name, nr->attempts,
+                    msg ? msg : "?", delay);
+
+        free(nr->error);
+        nr->error = msg;
+        nr->state = NS_BACKOFF;
+        if (timer_push(e, now_ns() + delay * 1000000, r, i) == 0) {
+            STAT_ADD(e, retries, 1);
+            return;
+        }
+        msg = str_printf("out of memory scheduling a retry");
+    }
+    node_fail(r, i, msg);
+}
+
+/* ---- results ------------------------------------------------------ */
+
+/* Parses body as JSON, or keeps it as a string when it is not JSON. */
+static cJSON *json_or_string(const char *body, size_t len)
+{
+    cJSON *v = cJSON_ParseWithLength(body, len);
+
+    return v ? v : cJSON_CreateString(body);
+}
+
+/* The exit nodes' outputs merged, or NULL with *err set. */
+static cJSON *result_data(run *r, char **err)
+{
+    const wf_workflow *wf = r->wf;
+    jmerge_part *parts = calloc(wf->n_exits ? wf->n_exits : 1,
+                                sizeof(*parts));
+    size_t *who = calloc(wf->n_exits ? wf->n_exits : 1, sizeof(*who));
+    size_t n = 0;
+    cJSON *data = NULL;
+
+    if (!parts || !who)
+        goto out;
+
+    for (size_t k = 0; k < wf->n_exits; k++) {
+        node_run *nr = &r->nodes[wf->exits[k]];
+
+        if (nr->state != NS_SUCCEEDED)
+            continue;
+        parts[n].body = nr->out ? nr->out : "";
+        parts[n].len = nr->out_len;
+        who[n++] = wf->exits[k];
+    }
+
+    if (n == 0) {
+        data = cJSON_CreateNull();
+    } else if (n == 1) {
+        data = json_or_string(parts[0].body, parts[0].len);
+    } else {
+        char *merged = NULL;
+        size_t mlen = 0, bad = (size_t)-1;
+        char msg[256];
+
+        if (jmerge_parts(parts, n, &merged, &mlen, msg, sizeof(msg),
+                         &bad) == 0) {
+            data = cJSON_ParseWithLength(merged, mlen);
+        } else {
+            *err = str_printf("cannot merge the output of exit node %s: %s",
+                              bad < n ? wf->nodes[who[bad]].name : "?", msg);
+            data = cJSON_CreateNull();
+        }
+        free(merged);
+    }
+
+out:
+    free(parts);
+    free(who);
+    return data;
+}
+
+static cJSON *result_node(run *r, size_t i)
+{
+    node_run *nr = &r->nodes[i];
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(o, "state", state_names[nr->state]);
+    if (nr->http_status)
+        cJSON_AddNumberToObject(o, "httpStatus", (double)nr->http_status);
+    cJSON_AddNumberToObject(o, "attempts", nr->attempts);
+    if (nr->start_ns)
+        cJSON_AddNumberToObject(o, "durationMs",
+                                ms_between(nr->start_ns, nr->end_ns));
+    if (nr->state == NS_SKIPPED)
+        cJSON_AddStringToObject(o, "skippedBecause",
+                                r->wf->nodes[nr->blame].name);
+    if (nr->error && nr->state != NS_SUCCEEDED)
+        cJSON_AddStringToObject(o, "error", nr->error);
+    return o;
+}
+
+/* Builds the result document; see engine.h for its shape. */
+static char *result_build(run *r, int64_t end, int *healthy, size_t *len)
+{
+    const wf_workflow *wf = r->wf;
+    cJSON *doc = cJSON_CreateObject();
+    cJSON *status, *nodes, *failed;
+    char idbuf[24], *err = NULL, *out;
+    const char *first_failed = NULL;
+
+    *healthy = r->n_failed == 0;
+    snprintf(idbuf, sizeof(idbuf), "%llu", (unsigned long long)r->id);
+    cJSON_AddStringToObject(doc, "id", idbuf);
+    status = cJSON_AddObjectToObject(doc, "status");
+
+    cJSON *data = result_data(r, &err);
+
+    if (err)
+        *healthy = 0;
+    cJSON_AddBoolToObject(status, "health", *healthy);
+    cJSON_AddItemToObject(doc, "data", data);
+    cJSON_AddNumberToObject(doc, "durationMs", ms_between(r->start_ns, end));
+
+    failed = cJSON_AddArrayToObject(doc, "failed");
+    nodes = cJSON_AddObjectToObject(doc, "nodes");
+    for (size_t i = 0; i < wf->n_nodes; i++) {
+        cJSON_AddItemToObject(nodes, wf->nodes[i].name, result_node(r, i));
+        if (r->nodes[i].state == NS_FAILED) {
+            cJSON_AddItemToArray(failed,
+                                 cJSON_CreateString(wf->nodes[i].name));
+            if (!first_failed)
+                first_failed = wf->nodes[i].name;
+        }
+    }
+
+    if (first_failed) {
+        long idx = wf_find(wf, first_failed);
+        char *e2 = str_printf("node %s failed: %s", first_failed,
+                              r->nodes[idx].error ? r->nodes[idx].error
+                                                  : "unknown reason");
+
+        cJSON_AddStringToObject(doc, "error", e2 ? e2 : "node failed");
+        free(e2);
+    } else if (err) {
+        cJSON_AddStringToObject(doc, "error", err);
+    }
+    free(err);
+
+    out = cJSON_PrintUnformatted(doc);
+    cJSON_Delete(doc);
+    *len = out ? strlen(out) : 0;
+    return out;
+}
+
+static void run_free(run *r)
+{
+    for (size_t i = 0; i < r->wf->n_nodes; i++) {
+        free(r->nodes[i].in_owned);
+        free(r->nodes[i].out);
+        free(r->nodes[i].error);
+    }
+    free(r->nodes);
+    free(r->input);
+    free(r);
+}
+
+static void log_run(run *r, int healthy, double ms)
+{
+    const wf_workflow *wf = r->wf;
+    char names[512];
+    size_t used = 0;
+
+    if (healthy) {
+        log_msg(LOG_INFO, SUBSYS, "run %llu healthy in %.3f ms, %zu nodes",
+                (unsigned long long)r->id, ms, wf->n_nodes);
+        return;
+    }
+
+    names[0] = '\0';
+    for (size_t i = 0; i < wf->n_nodes && used + 4 < sizeof(names); i++) {
+        if (r->nodes[i].state != NS_FAILED)
+            continue;
+        int w = snprintf(names + used, sizeof(names) - used, "%s%s",
+                         used ? ", " : "", wf->nodes[i].name);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    log_msg(LOG_INFO, SUBSYS, "run %llu unhealthy in %.3f ms, failed: %s",
+            (unsigned long long)r->id, ms, used ? names : "(exit merge)");
+}
+
+static void node_settled(run *r)
+{
+    if (r->unsettled > 0)
+        return;
+
+    engine *e = r->e;
+    int64_t end = now_ns();
+    int healthy;
+    size_t len;
+    char *doc = result_build(r, end, &healthy, &len);
+
+    log_run(r, healthy, ms_between(r->start_ns, end));
+    STAT_ADD(e, runs_inflight, (uint64_t)-1);
+    if (healthy)
+        STAT_ADD(e, runs_healthy, 1);
+    else
+        STAT_ADD(e, runs_unhealthy, 1);
+
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        e->runs = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+
+    engine_done_fn done = r->done;
+    void *ud = r->ud;
+
+    run_free(r);
+    done(ud, doc, len, healthy);
+}
+
+static void run_start(engine *e, submission *s)
+{
+    const wf_workflow *wf = s->wf;
+    run *r = calloc(1, sizeof(*r));
+    node_run *nodes = calloc(wf->n_nodes, sizeof(*nodes));
+
+    if (!r || !nodes) {
+        static const char oom[] =
+            "{\"status\":{\"health\":false},\"error\":\"out of memory\"}";
+        char *doc = strdup(oom);
+
+        free(r);
+        free(nodes);
+        free(s->input);
+        STAT_ADD(e, runs_inflight, (uint64_t)-1);
+        STAT_ADD(e, runs_unhealthy, 1);
+        s->done(s->ud, doc, doc ? strlen(doc) : 0, 0);
+        return;
+    }
+
+    r->e = e;
+    r->wf = wf;
+    r->id = s->id;
+    r->input = s->input;
+    r->input_len = s->input_len;
+    r->nodes = nodes;
+    r->unsettled = wf->n_nodes;
+    r->start_ns = now_ns();
+    r->done = s->done;
+    r->ud = s->ud;
+    r->next = e->runs;
+    if (e->runs)
+        e->runs->prev = r;
+    e->runs = r;
+    STAT_ADD(e, runs_started, 1);
+
+    for (size_t i = 0; i < wf->n_nodes; i++)
+        nodes[i].pending = wf->nodes[i].n_deps;
+
+    /* Entry nodes start together. The extra count keeps the run alive
+     * while they start, even if every one of them fails at once. */
+    r->unsettled++;
+    for (size_t i = 0; i < wf->n_nodes; i++) {
+        if (wf->nodes[i].n_deps == 0 && nodes[i].state == NS_WAITING)
+            node_start(r, i);
+    }
+    r->unsettled--;
+    node_settled(r);
+}
+
+/* ---- submissions and the loop ------------------------------------ */
+
+int engine_submit(engine *e, const wf_workflow *wf, const char *input,
+                  size_t len, engine_done_fn done, void *ud, uint64_t *id,
+                  char *err, size_t errlen)
+{
+    submission *s = calloc(1, sizeof(*s));
+
+    if (!s) {
+        snprintf(err, errlen, "out of memory queueing the run");
+        return -1;
+    }
+    if (len == 0) {
+        input = "{}";
+        len = 2;
+    }
+    s->input = malloc(len + 1);
+    if (!s->input) {
+        free(s);
+        snprintf(err, errlen, "out of memory copying the run input");
+        return -1;
+    }
+    memcpy(s->input, input, len);
+    s->input[len] = '\0';
+    s->input_len = len;
+    s->wf = wf;
+    s->done = done;
+    s->ud = ud;
+
+    pthread_mutex_lock(&e->lock);
+    uint64_t inflight =
+        __atomic_load_n(&e->stats.runs_inflight, __ATOMIC_RELAXED);
+    if (e->stopping || inflight >= e->cfg.max_runs) {
+        int stopping = e->stopping;
+
+        pthread_mutex_unlock(&e->lock);
+        free(s->input);
+        free(s);
+        STAT_ADD(e, runs_refused, 1);
+        if (stopping)
+            snprintf(err, errlen, "the engine is stopping");
+        else
+            snprintf(err, errlen, "%zu runs are already in flight, the "
+                     "limit", e->cfg.max_runs);
+        return -1;
+    }
+    s->id = ++e->next_id;
+    if (id)
+        *id = s->id;
+    STAT_ADD(e, runs_inflight, 1);
+    if (e->queue_tail)
+        e->queue_tail->next = s;
+    else
+        e->queue_head = s;
+    e->queue_tail = s;
+    e->queued++;
+    pthread_mutex_unlock(&e->lock);
+
+    uint64_t one = 1;
+    ssize_t w = write(e->wakefd, &one, sizeof(one));
+
+    (void)w; /* a full counter already means "wake up" */
+    return 0;
+}
+
+static void drain_queue(engine *e)
+{
+    pthread_mutex_lock(&e->lock);
+    submission *s = e->queue_head;
+
+    e->queue_head = e->queue_tail = NULL;
+    e->queued = 0;
+    pthread_mutex_unlock(&e->lock);
+
+    while (s) {
+        submission *next = s->next;
+
+        run_start(e, s);
+        free(s);
+        s = next;
+    }
+}
+
+static void read_messages(engine *e)
+{
+    CURLMsg *m;
+    int left;
+
+    while ((m = curl_multi_info_read(e->multi, &left))) {
+        call *c = NULL;
+
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+        if (c)
+            attempt_done(e, c, m->data.result);
+    }
+}
+
+static void fire_timers(engine *e)
+{
+    int64_t now = now_ns();
+
+    while (e->n_timers > 0 && e->timers[0].due_ns <= now) {
+        timer t = timer_pop(e);
+
+        attempt_start(t.run, t.node);
+    }
+}
+
+int engine_watch_fd(engine *e, int fd)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+
+    if (e->n_watched == ENGINE_MAX_WATCHED)
+        return -1;
+    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        return -1;
+    e->watched[e->n_watched] = fd;
+    return e->n_watched++;
+}
+
+int engine_fd_ready(engine *e, int slot)
+{
+    int r = e->watched_ready[slot];
+
+    e->watched_ready[slot] = 0;
+    return r;
+}
+
+/* Returns 1 when fd is one of the watched ones, noting it ready. */
+static int watched_mark(engine *e, int fd)
+{
+    for (int k = 0; k < e->n_watched; k++) {
+        if (e->watched[k] == fd) {
+            e->watched_ready[k] = 1;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+size_t engine_step(engine *e, int timeout_ms)
+{
+    struct epoll_event evs[64];
+    int64_t now = now_ns();
+    int64_t due = timeout_ms < 0 ? -1 : now + (int64_t)timeout_ms * 1000000;
+    int running;
+
+    if (e->curl_due_ns >= 0 && (due < 0 || e->curl_due_ns < due))
+        due = e->curl_due_ns;
+    if (e->n_timers > 0 && (due < 0 || e->timers[0].due_ns < due))
+        due = e->timers[0].due_ns;
+
+    int wait_ms = -1;
+
+    if (due >= 0)
+        wait_ms = due <= now ? 0 : (int)((due - now + 999999) / 1000000);
+
+    int n = epoll_wait(e->epfd, evs, 64, wait_ms);
+
+    for (int k = 0; k < n; k++) {
+        if (watched_mark(e, evs[k].data.fd))
+            continue;
+        if (evs[k].data.fd == e->wakefd) {
+            uint64_t v;
+            ssize_t r = read(e->wakefd, &v, sizeof(v));
+
+            (void)r;
+            drain_queue(e);
+            continue;
+        }
+
+        int flags = 0;
+
+        if (evs[k].events & EPOLLIN)
+            flags |= CURL_CSELECT_IN;
+        if (evs[k].events & EPOLLOUT)
+            flags |= CURL_CSELECT_OUT;
+        if (evs[k].events & (EPOLLERR | EPOLLHUP))
+            flags |= CURL_CSELECT_ERR;
+        curl_multi_socket_action(e->multi, evs[k].data.fd, flags, &running);
+        read_messages(e);
+    }
+
+    if (e->curl_due_ns >= 0 && e->curl_due_ns <= now_ns()) {
+        e->curl_due_ns = -1;
+        curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        read_messages(e);
+    }
+
+    fire_timers(e);
+
+    /* Starting nodes may have asked libcurl for an immediate timeout. */
+    if (e->curl_due_ns >= 0 && e->curl_due_ns <= now_ns()) {
+        e->curl_due_ns = -1;
+        curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        read_messages(e);
+    }
+
+    return (size_t)__atomic_load_n(&e->stats.runs_inflight,
+                                   __ATOMIC_RELAXED);
+}
+
+void engine_loop(engine *e)
+{
+    for (;;) {
+        pthread_mutex_lock(&e->lock);
+        int stop = e->loop_stop;
+
+        e->loop_stop = 0;
+        pthread_mutex_unlock(&e->lock);
+        if (stop)
+            return;
+        engine_step(e, -1);
+    }
+}
+
+void engine_stop(engine *e)
+{
+    uint64_t one = 1;
+
+    pthread_mutex_lock(&e->lock);
+    e->loop_stop = 1;
+    pthread_mutex_unlock(&e->lock);
+
+    ssize_t w = write(e->wakefd, &one, sizeof(one));
+
+    (void)w;
+}
+
+void engine_get_stats(const engine *e, engine_stats *out)
+{
+    const uint64_t *src = (const uint64_t *)&e->stats;
+    uint64_t *dst = (uint64_t *)out;
+
+    for (size_t k = 0; k < sizeof(*out) / sizeof(uint64_t); k++)
+        dst[k] = __atomic_load_n(&src[k], __ATOMIC_RELAXED);
+}
+
+/* ---- set-up and tear-down ----------------------------------------- */
+
+engine *engine_new(const engine_config *cfg, char *err, size_t errlen)
+{
+    engine *e = calloc(1, sizeof(*e));
+    struct epoll_event ev = {.events = EPOLLIN};
+
+    if (!e) {
+        snprintf(err, errlen, "out of memory creating the engine");
+        return NULL;
+    }
+    if (cfg)
+        e->cfg = *cfg;
+    else
+        engine_config_default(&e->cfg);
+    e->curl_due_ns = -1;
+    e->epfd = -1;
+    e->wakefd = -1;
+    pthread_mutex_init(&e->lock, NULL);
+
+    e->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (e->epfd < 0) {
+        snprintf(err, errlen, "epoll_create1: %s", strerror(errno));
+        goto fail;
+    }
+    e->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (e->wakefd < 0) {
+        snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        goto fail;
+    }
+    ev.data.fd = e->wakefd;
+    if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->wakefd, &ev) < 0) {
+        snprintf(err, errlen, "epoll_ctl on the wake-up fd: %s",
+                 strerror(errno));
+        goto fail;
+    }
+
+    e->multi = curl_multi_init();
+    if (!e->multi) {
+        snprintf(err, errlen, "curl_multi_init failed");
+        goto fail;
+    }
+    curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
+    curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
+    if (e->cfg.max_host_conns > 0)
+        curl_multi_setopt(e->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                          e->cfg.max_host_conns);
+
+    /* "Expect:" stops libcurl from waiting for 100-continue on larger
+     * bodies, a round trip no node service needs. */
+    e->hdr_body = curl_slist_append(NULL, "Content-Type: application/json");
+    if (e->hdr_body)
+        e->hdr_body = curl_slist_append(e->hdr_body, "Expect:");
+    e->hdr_nobody = curl_slist_append(NULL, "Expect:");
+    if (!e->hdr_body || !e->hdr_nobody) {
+        snprintf(err, errlen, "out of memory building request headers");
+        goto fail;
+    }
+    return e;
+
+fail:
+    engine_free(e);
+    return NULL;
+}
+
+/* Ends a run that cannot go on: every unsettled node fails with why. */
+static void run_abort(run *r, const char *why)
+{
+    r->unsettled++; /* keeps r valid through the loop */
+    for (size_t i = 0; i < r->wf->n_nodes; i++) {
+        node_run *nr = &r->nodes[i];
+
+        if (nr->state == NS_RUNNING && nr->call) {
+            curl_multi_remove_handle(r->e->multi, nr->call->easy);
+            curl_easy_cleanup(nr->call->easy);
+            free(nr->call->body);
+            free(nr->call);
+            nr->call = NULL;
+        }
+        if (nr->state == NS_WAITING || nr->state == NS_RUNNING ||
+            nr->state == NS_BACKOFF)
+            node_fail(r, i, str_printf("%s", why));
+    }
+    r->unsettled--;
+    node_settled(r);
+}
+
+void engine_free(engine *e)
+{
+    if (!e)
+        return;
+
+    pthread_mutex_lock(&e->lock);
+    e->stopping = 1;
+    pthread_mutex_unlock(&e->lock);
+
+    /* Runs still queued or in flight get a result saying why they end. */
+    if (e->multi) {
+        drain_queue(e);
+        e->n_timers = 0;
+        while (e->runs)
+            run_abort(e->runs, "the engine stopped before the node ran");
+    }
+
+    for (size_t k = 0; k < e->n_idle; k++)
+        curl_easy_cleanup(e->idle[k]);
+    free(e->idle);
+    free(e->timers);
+    if (e->multi)
+        curl_multi_cleanup(e->multi);
+    curl_slist_free_all(e->hdr_body);
+    curl_slist_free_all(e->hdr_nobody);
+    if (e->wakefd >= 0)
+        close(e->wakefd);
+    if (e->epfd >= 0)
+        close(e->epfd);
+    pthread_mutex_destroy(&e->lock);
+    free(e);
+}

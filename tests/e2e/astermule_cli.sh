@@ -1,0 +1,103 @@
+# astermule's command line: --help, --check, invalid documents (exit 2 with
+# every problem on stderr), --once exit codes, and the original engine's
+# flags: --dag JSON --port N, any request to the target path runs it.
+source "$(dirname "$0")/lib.sh"
+M="$ASTER_BIN/astermule"
+
+"$M" --help | grep -q -- '--dag-file' || fail "astermule --help"
+"$ASTER_BIN/test-service" --help | grep -q -- '--port' || fail "test-service --help"
+
+# Bad flags exit 2 and say which flag.
+set +e
+"$M" --dag-file x --port 70000 2>"$E2E_TMP/err"; rc=$?
+set -e
+[ $rc = 2 ] || fail "--port 70000 exited $rc"
+grep -q -- '--port 70000' "$E2E_TMP/err" || fail "--port error does not name the flag"
+
+set +e
+"$M" --port 1 2>"$E2E_TMP/err"; rc=$?
+set -e
+[ $rc = 2 ] && grep -q -- '--dag' "$E2E_TMP/err" || fail "missing --dag not refused"
+
+# --check: valid documents exit 0.
+for f in dag-diamond.json dag-six.yaml dag-ten.yaml; do
+    "$M" --check --dag-file "$ASTER_CASES/$f" >/dev/null || fail "--check $f"
+done
+
+# Invalid documents exit 2 and name the problem.
+expect_invalid() {
+    local file=$1
+    shift
+    set +e
+    "$M" --check --dag-file "$ASTER_CASES/invalid/$file" 2>"$E2E_TMP/err" >/dev/null
+    local rc=$?
+    set -e
+    [ $rc = 2 ] || fail "$file exited $rc, not 2"
+    local want
+    for want in "$@"; do
+        grep -qF -- "$want" "$E2E_TMP/err" || {
+            cat "$E2E_TMP/err" >&2
+            fail "$file: stderr does not mention '$want'"
+        }
+    done
+}
+expect_invalid cycle.json "a -> b -> c -> a"
+expect_invalid self-dependency.json "a"
+expect_invalid missing-dependency.json "ghost" "nodes[1].dependencies[1]"
+expect_invalid duplicate-name.json "a"
+expect_invalid empty.json "no nodes"
+expect_invalid file-scheme.json "file"
+expect_invalid bad-action.json "FETCH" "GET"
+expect_invalid astro-bad-names.yaml "Read_Temp" "70000" "spec.stars[1].target"
+expect_invalid not-json.txt "line"
+expect_invalid nul-in-name.json "nodes[0].name"
+
+# An Astro is a valid document but has no URLs for the engine.
+set +e
+"$M" --check --dag-file "$ASTER_CASES/astro-diamond.yaml" 2>"$E2E_TMP/err"; rc=$?
+set -e
+[ $rc = 2 ] && grep -q "has no url" "$E2E_TMP/err" || fail "Astro given to the engine not refused"
+
+# Services for the runs below.
+start_bg A test-service --port 0 --name A
+start_bg B test-service --port 0 --name B
+
+# --once: exit 0 when healthy, 1 when not; the result goes to stdout.
+ok_dag="{\"nodes\":[{\"name\":\"A\",\"action\":\"GET\",\"url\":\"http://127.0.0.1:$PORT_A/test\"},{\"name\":\"B\",\"action\":\"POST\",\"url\":\"http://127.0.0.1:$PORT_B/test\",\"dependencies\":[\"A\"]}]}"
+"$M" --dag "$ok_dag" --once --input '{"x":1}' >"$E2E_TMP/once.json" || fail "--once healthy did not exit 0"
+[ "$(json "$E2E_TMP/once.json" 'd["data"]["name"]')" = B ] || fail "--once result"
+
+bad_dag="{\"nodes\":[{\"name\":\"A\",\"url\":\"http://127.0.0.1:$PORT_A/test?status=500\"}]}"
+set +e
+"$M" --dag "$bad_dag" --once >"$E2E_TMP/once.json" 2>/dev/null; rc=$?
+set -e
+[ $rc = 1 ] || fail "--once unhealthy exited $rc, not 1"
+[ "$(json "$E2E_TMP/once.json" 'd["nodes"]["A"]["httpStatus"]')" = 500 ] || fail "--once unhealthy result"
+
+# The original engine's way: --dag JSON --port N, any request to the
+# target path (default /, which covers every path) runs the workflow.
+# Go-style single-dash flags work too.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+start_bg M astermule -dag "$ok_dag" -port "$port" -address 127.0.0.1
+[ "$PORT_M" = "$port" ] || fail "astermule did not listen on --port $port"
+for path in / /anything /deep/er; do
+    body=$(curl -sf "http://127.0.0.1:$port$path") || fail "GET $path"
+    echo "$body" >"$E2E_TMP/r.json"
+    [ "$(json "$E2E_TMP/r.json" 'd["status"]["health"]')" = True ] || fail "GET $path not healthy"
+done
+body=$(curl -sf -X POST -d '{"k":"v"}' "http://127.0.0.1:$port/") || fail "POST /"
+echo "$body" >"$E2E_TMP/r.json"
+[ "$(json "$E2E_TMP/r.json" 'd["data"]["name"]')" = B ] || fail "POST / result"
+
+# With --target, only that path runs it.
+start_bg T astermule --dag "$ok_dag" --port 0 --address 127.0.0.1 --target /go
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT_T/go")" = 200 ] || fail "--target /go"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT_T/")" = 404 ] || fail "/ with --target /go"
+
+# SIGTERM stops the server cleanly (exit 0).
+pid=$(pgrep -f -- "--target /go" | head -1)
+kill -TERM "$pid"
+for k in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+kill -0 "$pid" 2>/dev/null && fail "astermule did not stop on SIGTERM"
+
+echo "astermule cli: flags, --check, --once, compatibility and stop all behave"

@@ -1,0 +1,531 @@
+/*
+ * The engine against live test services: merging, failure propagation,
+ * timeouts, body limits, retries, concurrency and isolation of runs.
+ */
+#include "harness.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <sys/resource.h>
+
+#include "engine.h"
+#include "wf.h"
+
+enum { SA, SB, SC, SD, N_SVC };
+static proc svc[N_SVC];
+static const char *const svc_names[N_SVC] = {"A", "B", "C", "D"};
+
+static int group_setup(void **state)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    for (int k = 0; k < N_SVC; k++) {
+        if (service_start(&svc[k], svc_names[k]) != 0) {
+            fprintf(stderr, "cannot start test-service %s\n", svc_names[k]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    for (int k = 0; k < N_SVC; k++)
+        proc_stop(&svc[k]);
+    curl_global_cleanup();
+    return 0;
+}
+
+/* Resets every hit counter before a test. */
+static int reset_hits(void **state)
+{
+    for (int k = 0; k < N_SVC; k++) {
+        char *url = fmt("http://127.0.0.1:%d/hits", svc[k].port);
+        buf b;
+
+        http_do("DELETE", url, NULL, &b);
+        free(b.data);
+        free(url);
+    }
+    return 0;
+}
+
+static wf_workflow *parse(const char *doc)
+{
+    wf_problems probs;
+    wf_workflow *wf = NULL;
+
+    wf_problems_init(&probs);
+    if (wf_parse(doc, strlen(doc), NULL, &wf, &probs) != 0) {
+        char *text = wf_problems_format(&probs);
+
+        fprintf(stderr, "workflow refused:\n%s", text);
+        free(text);
+    }
+    wf_problems_free(&probs);
+    assert_non_null(wf);
+    return wf;
+}
+
+typedef struct outcome {
+    int done;
+    int healthy;
+    cJSON *doc;
+} outcome;
+
+static void on_done(void *ud, char *doc, size_t len, int healthy)
+{
+    outcome *o = ud;
+
+    o->done++;
+    o->healthy = healthy;
+    o->doc = cJSON_ParseWithLength(doc, len);
+    free(doc);
+}
+
+/* Runs wf once with input on a fresh engine and returns the result. */
+static cJSON *run_with(const wf_workflow *wf, const char *input,
+                       const engine_config *cfg, int *healthy)
+{
+    char err[256];
+    engine *e = engine_new(cfg, err, sizeof(err));
+    outcome o = {0};
+
+    assert_non_null(e);
+    assert_int_equal(engine_submit(e, wf, input, strlen(input), on_done, &o,
+                                   NULL, err, sizeof(err)), 0);
+    while (!o.done)
+        engine_step(e, 1000);
+    engine_free(e);
+    assert_int_equal(o.done, 1);
+    assert_non_null(o.doc);
+    *healthy = o.healthy;
+    return o.doc;
+}
+
+/* The diamond A -> (B, C) -> D, with a query string per node. */
+static char *diamond(const char *qa, const char *qb, const char *qc,
+                     const char *qd, const char *extra_b)
+{
+    return fmt("{\"nodes\":["
+               "{\"name\":\"A\",\"action\":\"POST\","
+               "\"url\":\"http://127.0.0.1:%d/test%s\"},"
+               "{\"name\":\"B\",\"url\":\"http://127.0.0.1:%d/test%s\","
+               "\"dependencies\":[\"A\"]%s},"
+               "{\"name\":\"C\",\"url\":\"http://127.0.0.1:%d/test%s\","
+               "\"dependencies\":[\"A\"]},"
+               "{\"name\":\"D\",\"url\":\"http://127.0.0.1:%d/test%s\","
+               "\"dependencies\":[\"B\",\"C\"]}]}",
+               svc[SA].port, qa, svc[SB].port, qb, extra_b, svc[SC].port, qc,
+               svc[SD].port, qd);
+}
+
+static void test_diamond_healthy(void **state)
+{
+    char *doc = diamond("", "", "", "", "");
+    wf_workflow *wf = parse(doc);
+    int healthy;
+    cJSON *r = run_with(wf, "{\"order\":42}", NULL, &healthy);
+
+    assert_true(healthy);
+    assert_true(cJSON_IsTrue(jget(r, "status.health")));
+
+    /* D's output carries what B and C returned, so it ran after both,
+     * and the run input reached the entry node. */
+    assert_string_equal(jstr(r, "data.name"), "D");
+    assert_true(jnum(r, "data.seen_by_B") >= 1);
+    assert_true(jnum(r, "data.seen_by_C") >= 1);
+    assert_true(jnum(r, "data.seen_by_A") >= 1);
+    assert_int_equal((int)jnum(r, "data.order"), 42);
+
+    const char *names[] = {"A", "B", "C", "D"};
+
+    for (int k = 0; k < 4; k++) {
+        char path[64];
+
+        snprintf(path, sizeof(path), "nodes.%s.state", names[k]);
+        assert_string_equal(jstr(r, path), "succeeded");
+        snprintf(path, sizeof(path), "nodes.%s.httpStatus", names[k]);
+        assert_int_equal((int)jnum(r, path), 200);
+        snprintf(path, sizeof(path), "nodes.%s.attempts", names[k]);
+        assert_int_equal((int)jnum(r, path), 1);
+        assert_int_equal(service_hits(&svc[k]), 1);
+    }
+    assert_int_equal(cJSON_GetArraySize(jget(r, "failed")), 0);
+
+    cJSON_Delete(r);
+    wf_free(wf);
+    free(doc);
+}
+
+/* semantics.md: C answering 500 fails C, skips D (never called), lets B
+ * finish, and the result says why. */
+static void test_diamond_c_500(void **state)
+{
+    char *doc = diamond("", "", "?status=500", "", "");
+    wf_workflow *wf = parse(doc);
+    int healthy;
+    cJSON *r = run_with(wf, "{}", NULL, &healthy);
+
+    assert_false(healthy);
+    assert_true(cJSON_IsFalse(jget(r, "status.health")));
+    assert_string_equal(jstr(r, "nodes.C.state"), "failed");
+    assert_int_equal((int)jnum(r, "nodes.C.httpStatus"), 500);
+    assert_non_null(strstr(jstr(r, "nodes.C.error"), "HTTP 500"));
+    assert_non_null(strstr(jstr(r, "nodes.C.error"), "injected status"));
+    assert_string_equal(jstr(r, "nodes.D.state"), "skipped");
+    assert_string_equal(jstr(r, "nodes.D.skippedBecause"), "C");
+    assert_non_null(strstr(jstr(r, "nodes.D.error"), "C"));
+    assert_string_equal(jstr(r, "nodes.B.state"), "succeeded");
+    assert_string_equal(cJSON_GetArrayItem(jget(r, "failed"), 0)->valuestring,
+                        "C");
+    assert_non_null(strstr(jstr(r, "error"), "node C failed"));
+
+    assert_int_equal(service_hits(&svc[SD]), 0);
+    assert_int_equal(service_hits(&svc[SC]), 1);
+    assert_int_equal(service_hits(&svc[SB]), 1);
+
+    cJSON_Delete(r);
+    wf_free(wf);
+    free(doc);
+}
+
+static void test_timeout(void **state)
+{
+    char *doc = diamond("", "?hang=1", "", "", ",\"timeout\":\"1s\"");
+    wf_workflow *wf = parse(doc);
+    int healthy;
+    cJSON *r = run_with(wf, "{}", NULL, &healthy);
+    double ms = jnum(r, "nodes.B.durationMs");
+
+    assert_false(healthy);
+    assert_string_equal(jstr(r, "nodes.B.state"), "failed");
+    assert_non_null(strstr(jstr(r, "nodes.B.error"),
+                           "timed out after 1000 ms"));
+    /* Within about 10% of the timeout. */
+    assert_true(ms >= 1000.0 && ms <= 1100.0);
+    assert_string_equal(jstr(r, "nodes.C.state"), "succeeded");
+    assert_string_equal(jstr(r, "nodes.D.state"), "skipped");
+
+    cJSON_Delete(r);
+    wf_free(wf);
+    free(doc);
+}
+
+static long max_rss_kib(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+/* A 100 MiB answer fails the node at the limit, and the process never
+ * holds the whole body. */
+static void test_body_limit(void **state)
+{
+    char *doc = diamond("", "", "?body_bytes=104857600", "", "");
+    wf_workflow *wf = parse(doc);
+    engine_config cfg;
+    int healthy;
+    long before = max_rss_kib();
+
+    engine_config_default(&cfg);
+    cfg.max_body_bytes = 1u << 20;
+
+    cJSON *r = run_with(wf, "{}", &cfg, &healthy);
+
+    assert_false(healthy);
+    assert_string_equal(jstr(r, "nodes.C.state"), "failed");
+    assert_non_null(strstr(jstr(r, "nodes.C.error"), "exceeds the limit"));
+    assert_string_equal(jstr(r, "nodes.D.state"), "skipped");
+    assert_true(max_rss_kib() - before < 32 * 1024);
+
+    /* Under the limit the same body is fine. */
+    cJSON_Delete(r);
+    free(doc);
+    wf_free(wf);
+    doc = diamond("", "", "?body_bytes=100000", "", "");
+    wf = parse(doc);
+    r = run_with(wf, "{}", &cfg, &healthy);
+    assert_true(healthy);
+
+    cJSON_Delete(r);
+    wf_free(wf);
+    free(doc);
+}
+
+/* Nothing listens on port 1: that node fails, the other branch ends. */
+static void test_connection_refused(void **state)
+{
+    char *doc = fmt("{\"nodes\":["
+                    "{\"name\":\"ok\",\"url\":\"http://127.0.0.1:%d/test\"},"
+                    "{\"name\":\"after\",\"url\":\"http://127.0.0.1:%d/test\","
+                    "\"dependencies\":[\"ok\"]},"
+                    "{\"name\":\"dead\",\"url\":\"http://127.0.0.1:1/\"},"
+                    "{\"name\":\"never\",\"url\":\"http://127.0.0.1:%d/test\","
+                    "\"dependencies\":[\"dead\"]}]}",
+                    svc[SA].port, svc[SB].port, svc[SC].port);
+    wf_workflow *wf = parse(doc);
+    int healthy;
+    cJSON *r = run_with(wf, "{}", NULL, &healthy);
+
+    assert_false(healthy);
+    assert_string_equal(jstr(r, "nodes.dead.state"), "failed");
+    assert_non_null(strcasestr(jstr(r, "nodes.dead.error"),
+                               "connection refused"));
+    assert_string_equal(jstr(r, "nodes.never.state"), "skipped");
+    assert_string_equal(jstr(r, "nodes.after.state"), "succeeded");
+    assert_string_equal(jstr(r, "data.name"), "B");
+    assert_int_equal(service_hits(&svc[SC]), 0);
+
+    cJSON_Delete(r);
+    wf_free(wf);
+    free(doc);
+}
+
+static void test_retries(void **state)
+{
+    char *doc = diamond("", "?status=503", "", "", ",\"retries\":2");
+    wf_workflow *wf = parse(doc);
+    engine_config cfg;
+    int healthy;
+
+    engine_config_default(&cfg);
+    cfg.backoff_ms = 5;
+
+    cJSON *r = run_with(wf, "{}", &cfg, &healthy);
+
+    assert_false(healthy);
+    assert_string_equal(jstr(r, "nodes.B.state"), "failed");
+    assert_int_equal((int)jnum(r, "nodes.B.attempts"), 3);
+    assert_int_equal(service_hits(&svc[SB]), 3);
+    assert_int_equal(service_hits(&svc[SD]), 0);
+
+    cJSON_Delete(r);
+    wf_free(wf);
+    free(doc);
+}
+
+/* Every action reaches the service; PUT and PATCH carry the input. */
+static void test_actions(void **state)
+{
+    char *doc = fmt("{\"nodes\":["
+                    "{\"name\":\"p\",\"action\":\"put\","
+                    "\"url\":\"http://127.0.0.1:%d/test\"},"
+                    "{\"name\":\"q\",\"action\":\"PATCH\","
+                    "\"url\":\"http://127.0.0.1:%d/test\","
+                    "\"dependencies\":[\"p\"]},"
+                    "{\"name\":\"r\",\"action\":\"DELETE\","
+                    "\"url\":\"http://127.0.0.1:%d/test\","
+                    "\"dependencies\":[\"q\"]},"
+                    "{\"name\":\"s\",\"action\":\"GET\","
+                    "\"url\":\"http://127.0.0.1:%d/test\"}]}",
+                    svc[SA].port, svc[SB].port, svc[SC].port, svc[SD].port);
+    wf_workflow *wf = parse(doc);
+    int healthy;
+    cJSON *r = run_with(wf, "{\"k\":\"v\"}", NULL, &healthy);
+
+    assert_true(healthy);
+    /* r (DELETE) sends no body, so q's data does not reach its output;
+     * s (GET) ignores the input. Exits r and s merge, r first. */
+    assert_string_equal(jstr(r, "data.name"), "C");
+    assert_null(jget(r, "data.k"));
+    assert_null(jget(r, "data.seen_by_B"));
+    assert_true(jnum(r, "data.seen_by_D") >= 1);
+    for (int k = 0; k < N_SVC; k++)
+        assert_int_equal(service_hits(&svc[k]), 1);
+
+    cJSON_Delete(r);
+    wf_free(wf);
+    free(doc);
+
+    /* With PUT feeding PATCH feeding POST, the input travels through. */
+    doc = fmt("{\"nodes\":["
+              "{\"name\":\"p\",\"action\":\"PUT\","
+              "\"url\":\"http://127.0.0.1:%d/test\"},"
+              "{\"name\":\"q\",\"action\":\"PATCH\","
+              "\"url\":\"http://127.0.0.1:%d/test\","
+              "\"dependencies\":[\"p\"]}]}", svc[SA].port, svc[SB].port);
+    wf = parse(doc);
+    r = run_with(wf, "{\"k\":\"v\"}", NULL, &healthy);
+    assert_true(healthy);
+    assert_string_equal(jstr(r, "data.k"), "v");
+    assert_true(jnum(r, "data.seen_by_A") >= 1);
+
+    cJSON_Delete(r);
+    wf_free(wf);
+    free(doc);
+}
+
+/* 200 runs in flight at once on one engine, each with its own input:
+ * every result is complete and carries only its own input. */
+static void test_concurrent_isolated(void **state)
+{
+    enum { RUNS = 200 };
+    char *doc = diamond("", "?delay_ms=20", "", "", "");
+    wf_workflow *wf = parse(doc);
+    char err[256];
+    engine *e = engine_new(NULL, err, sizeof(err));
+    outcome *o = calloc(RUNS, sizeof(*o));
+    uint64_t ids[RUNS];
+
+    assert_non_null(e);
+    for (int k = 0; k < RUNS; k++) {
+        char input[64];
+
+        snprintf(input, sizeof(input), "{\"run\":%d,\"tag%d\":true}", k, k);
+        assert_int_equal(engine_submit(e, wf, input, strlen(input), on_done,
+                                       &o[k], &ids[k], err, sizeof(err)), 0);
+    }
+
+    int left = RUNS;
+
+    while (left > 0) {
+        engine_step(e, 1000);
+        left = 0;
+        for (int k = 0; k < RUNS; k++)
+            left += !o[k].done;
+    }
+    engine_free(e);
+
+    for (int k = 0; k < RUNS; k++) {
+        cJSON *r = o[k].doc;
+        char tag[32];
+
+        assert_int_equal(o[k].done, 1);
+        assert_true(o[k].healthy);
+        assert_int_equal((int)jnum(r, "data.run"), k);
+        snprintf(tag, sizeof(tag), "data.tag%d", k);
+        assert_true(cJSON_IsTrue(jget(r, tag)));
+
+        /* No other run's tag leaked in. */
+        int tags = 0;
+        cJSON *it;
+
+        cJSON_ArrayForEach(it, jget(r, "data")) {
+            if (strncmp(it->string, "tag", 3) == 0)
+                tags++;
+        }
+        assert_int_equal(tags, 1);
+        assert_string_equal(jstr(r, "nodes.D.state"), "succeeded");
+
+        char idtext[24];
+
+        snprintf(idtext, sizeof(idtext), "%llu", (unsigned long long)ids[k]);
+        assert_string_equal(jstr(r, "id"), idtext);
+        cJSON_Delete(r);
+    }
+    assert_int_equal(service_hits(&svc[SD]), RUNS);
+
+    free(o);
+    wf_free(wf);
+    free(doc);
+}
+
+/* Freeing the engine ends runs in flight with a result saying so. */
+static void test_free_with_runs_in_flight(void **state)
+{
+    char *doc = diamond("", "?hang=1", "", "", "");
+    wf_workflow *wf = parse(doc);
+    char err[256];
+    engine *e = engine_new(NULL, err, sizeof(err));
+    outcome o = {0};
+
+    assert_int_equal(engine_submit(e, wf, "", 0, on_done, &o, NULL, err,
+                                   sizeof(err)), 0);
+    for (int k = 0; k < 20; k++)
+        engine_step(e, 10);
+    assert_int_equal(o.done, 0);
+    engine_free(e);
+
+    assert_int_equal(o.done, 1);
+    assert_false(o.healthy);
+    assert_string_equal(jstr(o.doc, "nodes.B.state"), "failed");
+    assert_non_null(strstr(jstr(o.doc, "nodes.B.error"), "engine stopped"));
+    assert_string_equal(jstr(o.doc, "nodes.D.state"), "skipped");
+
+    cJSON_Delete(o.doc);
+    wf_free(wf);
+    free(doc);
+}
+
+static void test_max_runs(void **state)
+{
+    char *doc = diamond("", "", "", "", "");
+    wf_workflow *wf = parse(doc);
+    engine_config cfg;
+    char err[256];
+    outcome o = {0};
+
+    engine_config_default(&cfg);
+    cfg.max_runs = 1;
+
+    engine *e = engine_new(&cfg, err, sizeof(err));
+
+    assert_int_equal(engine_submit(e, wf, "", 0, on_done, &o, NULL, err,
+                                   sizeof(err)), 0);
+    assert_int_equal(engine_submit(e, wf, "", 0, on_done, &o, NULL, err,
+                                   sizeof(err)), -1);
+    assert_non_null(strstr(err, "already in flight"));
+    while (!o.done)
+        engine_step(e, 1000);
+
+    engine_stats st;
+
+    engine_get_stats(e, &st);
+    assert_int_equal(st.runs_refused, 1);
+    assert_int_equal(st.runs_healthy, 1);
+    assert_int_equal(st.runs_inflight, 0);
+    assert_int_equal(st.calls, 4);
+    engine_free(e);
+
+    cJSON_Delete(o.doc);
+    wf_free(wf);
+    free(doc);
+}
+
+/* Two exit nodes: their outputs merge in declaration order. */
+static void test_exit_merge(void **state)
+{
+    char *doc = fmt("{\"nodes\":["
+                    "{\"name\":\"x\",\"action\":\"POST\","
+                    "\"url\":\"http://127.0.0.1:%d/test\"},"
+                    "{\"name\":\"y\",\"action\":\"POST\","
+                    "\"url\":\"http://127.0.0.1:%d/test\"}]}",
+                    svc[SB].port, svc[SC].port);
+    wf_workflow *wf = parse(doc);
+    int healthy;
+    cJSON *r = run_with(wf, "{\"in\":1}", NULL, &healthy);
+
+    assert_true(healthy);
+    assert_string_equal(jstr(r, "data.name"), "B"); /* earlier wins */
+    assert_true(jnum(r, "data.seen_by_B") >= 1);
+    assert_true(jnum(r, "data.seen_by_C") >= 1);
+    assert_int_equal((int)jnum(r, "data.in"), 1);
+
+    cJSON_Delete(r);
+    wf_free(wf);
+    free(doc);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_diamond_healthy, reset_hits),
+        cmocka_unit_test_setup(test_diamond_c_500, reset_hits),
+        cmocka_unit_test_setup(test_timeout, reset_hits),
+        cmocka_unit_test_setup(test_body_limit, reset_hits),
+        cmocka_unit_test_setup(test_connection_refused, reset_hits),
+        cmocka_unit_test_setup(test_retries, reset_hits),
+        cmocka_unit_test_setup(test_actions, reset_hits),
+        cmocka_unit_test_setup(test_concurrent_isolated, reset_hits),
+        cmocka_unit_test_setup(test_free_with_runs_in_flight, reset_hits),
+        cmocka_unit_test_setup(test_max_runs, reset_hits),
+        cmocka_unit_test_setup(test_exit_merge, reset_hits),
+    };
+
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
