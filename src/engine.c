@@ -426,7 +426,7 @@ static int node_input(run *r, size_t i)
         return 0;
     }
 
-    jmerge_part small[8];
+    jmerge_part small[8] = {{0}};
     jmerge_part *parts = small;
     char err[256];
     size_t bad = (size_t)-1;

@@ -357,7 +357,7 @@ static int set_key(cJSON *obj, const char *key, cJSON *item)
 static char *print_echo(const ts_call *call, const ts_request *req, cJSON *obj)
 {
     const ts_config *cfg = &call->svc->cfg;
-    char key[sizeof("seen_by_") + TS_NAME_MAX];
+    char key[sizeof("inputs_of_") + TS_NAME_MAX];
     char msg[64];
     char *text = NULL;
 
@@ -367,6 +367,19 @@ static char *print_echo(const ts_call *call, const ts_request *req, cJSON *obj)
         goto done;
 
     if (req->knobs.record) {
+        /* Which services' outputs reached this one, read before adding
+         * our own key: a workflow's result then shows, for every node,
+         * that it ran after its dependencies. */
+        cJSON *got = cJSON_CreateArray();
+        const cJSON *it;
+
+        cJSON_ArrayForEach(it, obj) {
+            if (got && it->string && strncmp(it->string, "seen_by_", 8) == 0)
+                cJSON_AddItemToArray(got, cJSON_CreateString(it->string + 8));
+        }
+        snprintf(key, sizeof(key), "inputs_of_%s", cfg->name);
+        if (set_key(obj, key, got) != 0)
+            goto done;
         snprintf(key, sizeof(key), "seen_by_%s", cfg->name);
         if (set_key(obj, key, cJSON_CreateNumber((double)req->hit)) != 0)
             goto done;
@@ -670,7 +683,9 @@ static void usage(FILE *f)
           "  --port N      port to listen on; 0 picks a free one\n"
           "  --address A   IPv4 address to bind (default 127.0.0.1)\n"
           "  --name S      name put in every answer (default: host name)\n"
-          "  --record      add seen_by_<name> to every answer\n"
+          "  --record      add seen_by_<name> (hit number) and\n"
+          "                inputs_of_<name> (the seen_by_ names in the\n"
+          "                input) to every answer\n"
           "  --delay-ms N  default delay before each /test answer\n"
           "  --status N    default status of /test answers (200-599)\n"
           "  --verbose     log every request to stderr\n"

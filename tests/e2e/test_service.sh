@@ -135,6 +135,9 @@ expect "record=1 adds seen_by_<name> with the hit number" \
     '.["seen_by_svc-a"] == 1 and .in == 1'
 call "$A" POST '/test?record=1' '{"seen_by_svc-a":99}'
 expect "record overwrites an older seen_by key" '.["seen_by_svc-a"] == 2'
+call "$A" POST '/test?record=1' '{"seen_by_x":1,"seen_by_y":2,"z":3}'
+expect "record lists the seen_by names the input carried" \
+    '.["inputs_of_svc-a"] == ["x","y"]'
 call "$A" POST /test '{}'
 expect "no record without the knob" 'has("seen_by_svc-a") | not'
 

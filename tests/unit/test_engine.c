@@ -140,6 +140,18 @@ static void test_diamond_healthy(void **state)
     assert_true(jnum(r, "data.seen_by_A") >= 1);
     assert_int_equal((int)jnum(r, "data.order"), 42);
 
+    /* What D itself had received when it was called: both B and C. */
+    cJSON *got = jget(r, "data.inputs_of_D");
+    int saw_b = 0, saw_c = 0;
+    cJSON *it;
+
+    cJSON_ArrayForEach(it, got) {
+        saw_b += cJSON_IsString(it) && strcmp(it->valuestring, "B") == 0;
+        saw_c += cJSON_IsString(it) && strcmp(it->valuestring, "C") == 0;
+    }
+    assert_int_equal(saw_b, 1);
+    assert_int_equal(saw_c, 1);
+
     const char *names[] = {"A", "B", "C", "D"};
 
     for (int k = 0; k < 4; k++) {
