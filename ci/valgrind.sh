@@ -11,7 +11,8 @@ vg=(valgrind --quiet --error-exitcode=99 --leak-check=full
     --errors-for-leak-kinds=definite --show-leak-kinds=definite)
 
 status=0
-for t in "$bin"/test_*; do
+for t in "$bin"/test_* "$bin"/apiserver_test_*; do
+    [ -x "$t" ] || continue
     name=$(basename "$t")
     # Helpers these tests start are checked on their own below.
     if ! ASTER_VALGRIND=1 "${vg[@]}" --log-file="$logs/$name.log" "$t" \

@@ -60,7 +60,11 @@ typedef struct slot {
     int done;
     char *doc;
     size_t len;
+    char *key;   /* the caller's idempotency key, or NULL */
 } slot;
+
+/* Longest idempotency key accepted. */
+#define MAX_KEY_LEN 253
 
 typedef struct server {
     const am_config *cfg;
@@ -153,6 +157,53 @@ static void on_async_done(void *ud, char *doc, size_t len, int healthy)
     free(a);
 }
 
+/* 202 {"id","state":"running","href"} for run id. */
+static enum MHD_Result answer_accepted(struct MHD_Connection *conn,
+                                       uint64_t id)
+{
+    char *doc = NULL;
+    int n = asprintf(&doc, "{\"id\":\"%llu\",\"state\":\"running\","
+                     "\"href\":\"/runs/%llu\"}", (unsigned long long)id,
+                     (unsigned long long)id);
+
+    if (n < 0)
+        return MHD_NO;
+    return answer_json(conn, MHD_HTTP_ACCEPTED, doc, (size_t)n);
+}
+
+/* An idempotency key: 1 to MAX_KEY_LEN printable ASCII characters. */
+static int check_key(const char *key, char *err, size_t errlen)
+{
+    size_t n = strlen(key);
+
+    for (size_t k = 0; k < n; k++) {
+        if (key[k] < 0x21 || key[k] > 0x7e) {
+            snprintf(err, errlen, "query parameter key: character %zu is "
+                     "not printable ASCII", k + 1);
+            return -1;
+        }
+    }
+    if (n == 0 || n > MAX_KEY_LEN) {
+        snprintf(err, errlen, "query parameter key: must be 1 to %d "
+                 "characters, not %zu", MAX_KEY_LEN, n);
+        return -1;
+    }
+    return 0;
+}
+
+/* The slot of the kept run started with key, or NULL. A linear scan:
+ * keyed runs are rare (one per workflow deployment) and slots few. */
+static slot *find_key(server *srv, const char *key)
+{
+    for (size_t k = 0; k < srv->cfg->keep_results; k++) {
+        slot *s = &srv->slots[k];
+
+        if (s->id && s->key && strcmp(s->key, key) == 0)
+            return s;
+    }
+    return NULL;
+}
+
 /* Checks the trigger body: empty, or a JSON object. Returns NULL when it
  * is fine, else the reason. */
 static const char *check_input(const req *q)
@@ -192,6 +243,23 @@ static enum MHD_Result start_run(server *srv, req *q, int async)
     size_t len = blank ? 0 : q->len;
 
     if (async) {
+        const char *key = MHD_lookup_connection_value(
+            q->conn, MHD_GET_ARGUMENT_KIND, "key");
+        slot *same = NULL;
+
+        if (key && check_key(key, err, sizeof(err)) < 0)
+            return answer_error(q->conn, MHD_HTTP_BAD_REQUEST, err);
+
+        /* A key seen before names the run it started: answer with that
+         * run rather than start a second one. */
+        if (key)
+            same = find_key(srv, key);
+        if (same && same->done)
+            return answer(q->conn, MHD_HTTP_OK, "application/json",
+                          same->doc, same->len, 0);
+        if (same)
+            return answer_accepted(q->conn, same->id);
+
         async_run *a = calloc(1, sizeof(*a));
 
         if (!a)
@@ -210,15 +278,9 @@ static enum MHD_Result start_run(server *srv, req *q, int async)
         slot *s = &srv->slots[id % srv->cfg->keep_results];
 
         free(s->doc);
-        *s = (slot){.id = id};
-
-        char *doc = NULL;
-        int n = asprintf(&doc, "{\"id\":\"%llu\",\"state\":\"running\","
-                         "\"href\":\"/runs/%llu\"}", (unsigned long long)id,
-                         (unsigned long long)id);
-        if (n < 0)
-            return MHD_NO;
-        return answer_json(q->conn, MHD_HTTP_ACCEPTED, doc, (size_t)n);
+        free(s->key);
+        *s = (slot){.id = id, .key = key ? strdup(key) : NULL};
+        return answer_accepted(q->conn, id);
     }
 
     /* Suspend before submitting: the run may end before this returns. */
@@ -580,8 +642,10 @@ out:
         MHD_stop_daemon(srv.d);
     }
     if (srv.slots) {
-        for (size_t k = 0; k < cfg->keep_results; k++)
+        for (size_t k = 0; k < cfg->keep_results; k++) {
             free(srv.slots[k].doc);
+            free(srv.slots[k].key);
+        }
         free(srv.slots);
     }
     if (sigfd >= 0)

@@ -188,6 +188,57 @@ static void test_runs_sync_and_async(void **state)
     cJSON_Delete(r);
 }
 
+/* The same key names the same run: a controller that asks again after a
+ * restart gets the run it started, never a second one. */
+static void test_runs_idempotent_key(void **state)
+{
+    long status;
+    cJSON *first = request("POST", "/runs?async=1&key=astro-uid-1", "{}",
+                           &status);
+
+    assert_int_equal(status, 202);
+
+    const char *id = jstr(first, "id");
+    cJSON *again = request("POST", "/runs?async=1&key=astro-uid-1", "{}",
+                           &status);
+
+    assert_true(status == 202 || status == 200);
+    assert_string_equal(jstr(again, "id"), id);
+    cJSON_Delete(again);
+
+    /* Once done, the key answers with the result itself. */
+    char *path = fmt("/runs/%s", id);
+
+    for (int k = 0; k < 500; k++) {
+        cJSON *p = request("GET", path, NULL, &status);
+
+        cJSON_Delete(p);
+        if (status == 200)
+            break;
+        usleep(10000);
+    }
+    assert_int_equal(status, 200);
+    again = request("POST", "/runs?async=1&key=astro-uid-1", "{}", &status);
+    assert_int_equal(status, 200);
+    assert_string_equal(jstr(again, "id"), id);
+    assert_true(cJSON_IsTrue(jget(again, "status.health")));
+    cJSON_Delete(again);
+
+    /* Another key is another run. */
+    again = request("POST", "/runs?async=1&key=astro-uid-2", "{}", &status);
+    assert_int_equal(status, 202);
+    assert_string_not_equal(jstr(again, "id"), id);
+    cJSON_Delete(again);
+
+    again = request("POST", "/runs?async=1&key=", "{}", &status);
+    assert_int_equal(status, 400);
+    assert_non_null(strstr(jstr(again, "error"), "key"));
+    cJSON_Delete(again);
+
+    free(path);
+    cJSON_Delete(first);
+}
+
 /* 200 triggers in flight at once, each with its own input. */
 static void test_200_simultaneous(void **state)
 {
@@ -266,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_unknown_path),
         cmocka_unit_test(test_health_ready_metrics),
         cmocka_unit_test(test_runs_sync_and_async),
+        cmocka_unit_test(test_runs_idempotent_key),
         cmocka_unit_test(test_200_simultaneous),
     };
 
