@@ -42,6 +42,7 @@ struct apisrv {
     int watches;                  /* open watch streams (atomic) */
     pthread_mutex_t fmu;          /* guards faults and conflicted */
     apisrv_faults faults;
+    cluster *cl;                  /* the simulated cluster or NULL */
     char **conflicted;            /* objects that already got their 409 */
     int nconflicted;
 };
@@ -252,7 +253,31 @@ static cJSON *faults_json(const apisrv_faults *f)
         cJSON_AddNumberToObject(o, fault_fields[i].name,
                                 *(const int *)((const char *)f +
                                                fault_fields[i].off));
+    cJSON_AddStringToObject(o, "pullFailImage", f->pull_fail_image);
+    cJSON_AddStringToObject(o, "crashLoopImage", f->crash_loop_image);
     return o;
+}
+
+static void fault_string(char *dst, size_t len, const cJSON *o,
+                         const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+    if (cJSON_IsString(v))
+        snprintf(dst, len, "%s", v->valuestring);
+    else if (cJSON_IsNull(v))
+        dst[0] = '\0';
+}
+
+/* The cluster's view of the faults. */
+static void on_cluster_faults(void *ud, cluster_faults *out)
+{
+    apisrv_faults f;
+
+    apisrv_get_faults(ud, &f);
+    out->start_delay_ms = f.pod_start_delay_ms;
+    memcpy(out->pull_fail, f.pull_fail_image, sizeof(out->pull_fail));
+    memcpy(out->crash_loop, f.crash_loop_image, sizeof(out->crash_loop));
 }
 
 static void faults_from_json(apisrv_faults *f, const cJSON *o)
@@ -267,6 +292,10 @@ static void faults_from_json(apisrv_faults *f, const cJSON *o)
         else if (cJSON_IsBool(v))
             *dst = cJSON_IsTrue(v);
     }
+    fault_string(f->pull_fail_image, sizeof(f->pull_fail_image), o,
+                 "pullFailImage");
+    fault_string(f->crash_loop_image, sizeof(f->crash_loop_image), o,
+                 "crashLoopImage");
 }
 
 /*
@@ -1135,6 +1164,12 @@ int apisrv_start(const apisrv_config *cfg, apisrv **out, char *err,
                  srv->url);
         goto fail;
     }
+    if (cfg->cluster.enabled &&
+        cluster_start(srv->st, &cfg->cluster, on_cluster_faults, srv,
+                      cfg->log, cfg->log_ud, &srv->cl, err, errlen) < 0) {
+        MHD_stop_daemon(srv->daemon);
+        goto fail;
+    }
     slog(srv, 2, "serving on %s", srv->url);
     *out = srv;
     return 0;
@@ -1151,6 +1186,8 @@ void apisrv_stop(apisrv *srv)
 {
     if (!srv)
         return;
+    /* Processes and proxies go first, while the store still answers. */
+    cluster_stop(srv->cl);
     __atomic_store_n(&srv->stopping, 1, __ATOMIC_SEQ_CST);
     store_shutdown(srv->st);
     /*
@@ -1195,6 +1232,11 @@ const char *apisrv_ca_pem(const apisrv *srv)
 store *apisrv_store(apisrv *srv)
 {
     return srv->st;
+}
+
+cluster *apisrv_cluster(apisrv *srv)
+{
+    return srv->cl;
 }
 
 int apisrv_write_kubeconfig(const apisrv *srv, const char *path, char *err,

@@ -9,7 +9,8 @@
  *
  * Test-only endpoints: POST /_sim/compact drops watch history; GET and
  * PUT /_sim/faults read and replace the fault-injection settings as JSON
- * (field names as in apisrv_faults, camelCase).
+ * (field names as in apisrv_faults, camelCase; the two image globs are
+ * pullFailImage and crashLoopImage).
  *
  * Logging goes through the configured hook only; the library never
  * prints.
@@ -19,6 +20,7 @@
 
 #include <stddef.h>
 
+#include "cluster.h"
 #include "store.h"
 
 typedef struct apisrv apisrv;
@@ -33,7 +35,11 @@ typedef struct apisrv_faults {
     int error_code;            /* 500 (default) or 429 */
     int retry_after;           /* Retry-After seconds for 429 */
     int latency_ms;            /* added before every resource request */
-    int pod_start_delay_ms;    /* read by the simulated cluster */
+    int pod_start_delay_ms;    /* cluster: containers start this late */
+    char pull_fail_image[128]; /* cluster: fnmatch glob of images whose
+                                  pull fails (ImagePullBackOff) */
+    char crash_loop_image[128];/* cluster: glob of images whose process
+                                  exits 1 at once (CrashLoopBackOff) */
 } apisrv_faults;
 
 typedef struct apisrv_config {
@@ -46,6 +52,8 @@ typedef struct apisrv_config {
     int bookmark_ms;           /* bookmark interval; 0: 5000 */
     store_log_fn log;          /* levels 0 error .. 3 debug */
     void *log_ud;
+    cluster_config cluster;    /* the simulated cluster; runs when
+                                  cluster.enabled (see cluster.h) */
 } apisrv_config;
 
 /*
@@ -71,6 +79,9 @@ const char *apisrv_ca_pem(const apisrv *srv);
 
 /* The store, for in-process controllers and tests; owned by srv. */
 store *apisrv_store(apisrv *srv);
+
+/* The simulated cluster, or NULL when it is off; owned by srv. */
+cluster *apisrv_cluster(apisrv *srv);
 
 /* Writes a kubeconfig for this server; 0 or -1 with err. */
 int apisrv_write_kubeconfig(const apisrv *srv, const char *path, char *err,

@@ -2,9 +2,12 @@
  * sim-apiserver: the fake kube-apiserver as a standalone process.
  *
  *   sim-apiserver --listen 127.0.0.1:PORT [--tls] --kubeconfig PATH
+ *                 [--no-cluster] [--bin-dir DIR]
  *
  * Writes a kubeconfig for itself, prints one line when ready and serves
- * until SIGTERM or SIGINT.
+ * until SIGTERM or SIGINT. The simulated cluster runs unless
+ * --no-cluster; its programs come from --bin-dir (default: the directory
+ * of this binary).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +27,9 @@ typedef struct main_opts {
     const char *token;
     int history;
     int bookmark_seconds;
+    int no_cluster;
+    const char *bin_dir;
+    int backoff_ms;
 } main_opts;
 
 static void on_log(int level, const char *msg, void *ud)
@@ -40,7 +46,9 @@ static void usage(FILE *f)
     fprintf(f, "usage: sim-apiserver --listen HOST:PORT [--tls] "
             "--kubeconfig PATH\n"
             "         [--token TOKEN] [--history EVENTS] "
-            "[--bookmark-seconds N] [-v]\n");
+            "[--bookmark-seconds N] [-v]\n"
+            "         [--no-cluster] [--bin-dir DIR] "
+            "[--crash-backoff-ms N]\n");
 }
 
 static int parse_listen(const char *s, main_opts *mo)
@@ -69,6 +77,12 @@ static int parse_args(int argc, char **argv, main_opts *mo)
 
         if (strcmp(a, "--tls") == 0) {
             mo->tls = 1;
+        } else if (strcmp(a, "--no-cluster") == 0) {
+            mo->no_cluster = 1;
+        } else if (v && strcmp(a, "--bin-dir") == 0) {
+            mo->bin_dir = argv[++i];
+        } else if (v && strcmp(a, "--crash-backoff-ms") == 0) {
+            mo->backoff_ms = atoi(argv[++i]);
         } else if (strcmp(a, "-v") == 0) {
             mo->verbose = 1;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -124,6 +138,9 @@ int main(int argc, char **argv)
     cfg.bookmark_ms = mo.bookmark_seconds * 1000;
     cfg.log = on_log;
     cfg.log_ud = &mo;
+    cfg.cluster.enabled = !mo.no_cluster;
+    cfg.cluster.bin_dir = mo.bin_dir;
+    cfg.cluster.backoff_ms = mo.backoff_ms;
     if (apisrv_start(&cfg, &srv, err, sizeof(err)) < 0) {
         fprintf(stderr, "sim-apiserver: %s; exiting\n", err);
         return 1;
