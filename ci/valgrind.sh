@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 dir=${1:-build}
-bin=$dir/bin
+bin=$(cd "$dir/bin" && pwd)
 logs=$(mktemp -d)
 vg=(valgrind --quiet --error-exitcode=99 --leak-check=full
     --errors-for-leak-kinds=definite --show-leak-kinds=definite)
@@ -77,6 +77,22 @@ for f in "$logs"/*.vg; do
         status=1
     fi
 done
-[ $status = 0 ] && echo "valgrind: end-to-end run clean"
+[ $status = 0 ] && echo "valgrind: end-to-end engine run clean"
+
+# The controller under memcheck through its success and failure scripts:
+# they fail when it does not exit 0, which memcheck's errors turn into.
+for script in astertower_success astertower_failures; do
+    if CT_WRAP="${vg[*]} --log-file=$logs/$script.ctl.vg" \
+        ASTER_BIN="$bin" ASTER_CASES="$PWD/tests/data" \
+        bash "tests/e2e/$script.sh" >"$logs/$script.out" 2>&1; then
+        echo "valgrind: controller in $script clean"
+    else
+        echo "valgrind: controller in $script failed:" >&2
+        tail -30 "$logs/$script.out" >&2
+        cat "$logs"/$script.ctl.vg* >&2 2>/dev/null || true
+        status=1
+    fi
+done
+
 rm -rf "$logs"
 exit $status
