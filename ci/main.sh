@@ -1,52 +1,121 @@
 #!/usr/bin/env bash
-# The main job: installs what is missing, builds, starts the four /test
-# services of the diamond on ports 8000-8003 and the engine on
-# tests/data/dag-diamond.json, triggers one run and prints its result.
+# The main job on the simulated cluster: installs what is missing, builds,
+# starts the fake kube-apiserver with its simulated cluster (HTTPS, token),
+# installs the Astro CRD, starts the astertower controller, applies the
+# paper's diamond Astro, shows each phase as it happens and the result,
+# then leaves the cluster up with a kubeconfig until Ctrl-C.
+#
+#   ci/main.sh            run, then keep the cluster up for exploring
+#   ci/main.sh --exit     run, then stop everything
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+keep=1
+case "${1:-}" in
+--exit) keep=0 ;;
+"") ;;
+*) echo "usage: ci/main.sh [--exit]" >&2; exit 2 ;;
+esac
 
 ci/deps.sh
 ci/build.sh build
 
-bin=build/bin
-dag=tests/data/dag-diamond.json
-port=${ASTERMULE_PORT:-8080}
+bin=$PWD/build/bin
+state=$PWD/build/sim
+port=${SIM_PORT:-6443}
+astro=tests/data/astro-diamond.yaml
+rm -rf "$state"
+mkdir -p "$state/kcache"
+export KUBECONFIG=$state/kubeconfig KUBECACHEDIR=$state/kcache
+
 pids=()
 stop_all() {
     for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
 }
 trap stop_all EXIT
+trap 'exit 130' INT TERM
 
-# start PROG ARGS...: runs a server and waits for its "listening on" line.
-start() {
-    local log
-    log=$(mktemp)
-    "$@" >"$log" &
-    pids+=($!)
-    for _ in $(seq 1 100); do
-        if grep -q '^listening on ' "$log"; then
-            echo "  $(basename "$1") $(cat "$log")"
-            rm -f "$log"
-            return 0
-        fi
-        kill -0 "${pids[-1]}" 2>/dev/null || break
+k() { kubectl "$@"; }
+
+# wait_line FILE PATTERN PID: waits for a line, or fails if PID died.
+wait_line() {
+    for _ in $(seq 1 200); do
+        grep -q "$2" "$1" 2>/dev/null && return 0
+        kill -0 "$3" 2>/dev/null || break
         sleep 0.05
     done
-    echo "error: '$*' did not start (is its port free?)" >&2
+    echo "error: no '$2' in $1:" >&2
+    cat "$1" "${1%.out}.err" >&2 2>/dev/null || true
     exit 1
 }
 
-echo "starting the diamond's services and the engine:"
-names=(A B C D)
-for k in 0 1 2 3; do
-    start "$bin/test-service" --port "800$k" --name "${names[$k]}"
+echo "== simulated cluster"
+"$bin/sim-apiserver" --listen "127.0.0.1:$port" --tls \
+    --kubeconfig "$KUBECONFIG" >"$state/apiserver.out" \
+    2>"$state/apiserver.err" &
+pids+=($!)
+wait_line "$state/apiserver.out" ready "${pids[-1]}"
+cat "$state/apiserver.out"
+
+echo "== the Astro CRD"
+k apply -f deploy/crds/astros.yaml
+k wait --for condition=established --timeout=30s \
+    crd/astros.astertower.kasterism.io
+
+echo "== the controller"
+"$bin/astertower" --kubeconfig "$KUBECONFIG" \
+    --metrics-address 127.0.0.1:0 >"$state/astertower.out" \
+    2>"$state/astertower.err" &
+pids+=($!)
+sleep 0.5
+kill -0 "${pids[-1]}" || { cat "$state/astertower.err" >&2; exit 1; }
+echo "astertower running (log: $state/astertower.err)"
+
+echo "== applying $astro"
+k apply -f "$astro"
+
+name=$(sed -n 's/^  name: //p' "$astro" | head -1)
+
+# Every change of the Astro, as kubectl sees it; a phase is printed when
+# it first appears.
+k get astro "$name" -w -o jsonpath='{.status.phase}{"\n"}' \
+    >"$state/phases" 2>/dev/null &
+pids+=($!)
+last=
+seen=0
+start=$(date +%s.%N)
+for _ in $(seq 1 1200); do
+    while IFS= read -r phase; do
+        [ -n "$phase" ] && [ "$phase" != "$last" ] || continue
+        awk -v now="$(date +%s.%N)" -v t0="$start" -v p="$phase" \
+            'BEGIN { printf "%6.2fs  phase %s\n", now - t0, p }'
+        last=$phase
+    done < <(tail -n +"$((seen + 1))" "$state/phases")
+    seen=$(wc -l <"$state/phases")
+    case "$last" in Success|Wrong|DeployFailed|EngineFailed) break ;; esac
+    sleep 0.05
 done
-start "$bin/astermule" --dag-file "$dag" --address 127.0.0.1 --port "$port"
 
 echo
-echo "workflow: $dag (A -> B, C -> D)"
-echo "triggering: curl -X POST -d '{\"batch\":1}' http://127.0.0.1:$port/"
+k get astros
 echo
-curl -sS -X POST -H 'Content-Type: application/json' -d '{"batch":1}' \
-    "http://127.0.0.1:$port/" | python3 -m json.tool
+echo "== result (status.result)"
+k get astro "$name" -o jsonpath='{.status.result}' | python3 -m json.tool
+echo
+k get deployments,services,pods -o wide
+
+[ "$last" = Success ] || { echo "the Astro ended in $last" >&2; exit 1; }
+[ $keep = 1 ] || exit 0
+
+cat <<EOF
+
+The cluster stays up. In another shell:
+  export KUBECONFIG=$KUBECONFIG KUBECACHEDIR=$KUBECACHEDIR
+  kubectl get astros
+  kubectl describe astro $name
+  kubectl get events
+  kubectl delete astro $name
+Ctrl-C here stops the cluster, the controller and every pod process.
+EOF
+while kill -0 "${pids[0]}" 2>/dev/null; do sleep 1; done
