@@ -483,6 +483,13 @@ static int watch_fill(watch_ctx *wc)
             continue;
         buffer_event(wc, ev.type, ev.object);
         wc->sent++;
+
+        /* The drop fault is read live, so a stream opened before a test
+         * set it drops too; otherwise whether a test sees drops would
+         * depend on which came first. */
+        pthread_mutex_lock(&wc->srv->fmu);
+        wc->drop_every = wc->srv->faults.watch_drop_every;
+        pthread_mutex_unlock(&wc->srv->fmu);
         if (strcmp(ev.type, "ERROR") == 0 ||
             (wc->drop_every > 0 && wc->sent >= wc->drop_every))
             wc->ending = 1;
