@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
     build-essential cmake pkg-config git ca-certificates curl python3
     libcurl4-openssl-dev libcjson-dev libyaml-dev libmicrohttpd-dev
-    libcmocka-dev valgrind clang libclang-rt-14-dev openssl procps jq
+    libcmocka-dev valgrind clang libclang-rt-14-dev openssl procps jq python3-yaml
 )
 
 missing=()

@@ -337,6 +337,8 @@ static const builtin_printer printers[] = {
     {"ServiceAccount", cols_sa},
     {"Role", cols_created},
     {"RoleBinding", cols_rb},
+    {"ClusterRole", cols_created},
+    {"ClusterRoleBinding", cols_rb},
     {"CustomResourceDefinition", cols_created},
     {"Event", cols_event},
     {NULL, NULL},

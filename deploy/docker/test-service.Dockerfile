@@ -1,0 +1,48 @@
+# syntax=docker/dockerfile:1
+# The image of the /test service the sample workflows call.
+# Build from the repository root (the context must be the whole tree):
+#   docker build -f deploy/docker/test-service.Dockerfile \
+#       --build-arg PORT=8000 -t kasterism/test_a:latest .
+# The sample Astros give the four images of the original project ports
+# 8000 (test_a) to 8003 (test_d) and pass no arguments, so the port is
+# baked in at build time.
+# Only the binary and the shared libraries it links end up in the final
+# stage; see docs/deploy.md.
+
+FROM debian:bookworm-slim AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      ca-certificates cmake gcc libc6-dev make pkg-config \
+      libcurl4-openssl-dev libcjson-dev libyaml-dev libmicrohttpd-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DASTER_TESTS=OFF \
+ && cmake --build /build -j"$(nproc)" --target test-service \
+ && strip /build/bin/test-service
+# Collect the binary and every library it loads, except glibc's own, which
+# the final image already has in the same version. Paths go under /usr/lib
+# because /lib is a symbolic link to it in bookworm.
+RUN mkdir -p /out/usr/local/bin \
+ && cp /build/bin/test-service /out/usr/local/bin/ \
+ && ldd /build/bin/test-service \
+    | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' \
+    | sed 's|^/lib/|/usr/lib/|' \
+    | grep -Ev '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*)\.so' \
+    | xargs -r cp --parents -L -t /out \
+ && mkdir -p /out/etc/ssl/certs \
+ && cp /etc/ssl/certs/ca-certificates.crt /out/etc/ssl/certs/
+
+FROM debian:bookworm-slim
+ARG PORT=8000
+ENV PORT=${PORT}
+COPY --from=build /out/ /
+RUN ldconfig \
+ && groupadd --system --gid 65532 astertower \
+ && useradd --system --uid 65532 --gid 65532 --no-create-home \
+      --shell /usr/sbin/nologin astertower
+USER 65532:65532
+EXPOSE ${PORT}
+# The name in every answer is the pod's host name, as the original images
+# did; the shell form expands $PORT at start-up.
+ENTRYPOINT exec /usr/local/bin/test-service --address 0.0.0.0 --port "$PORT"
