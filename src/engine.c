@@ -171,6 +171,7 @@ void engine_config_default(engine_config *cfg)
     cfg->backoff_ms = 100;
     cfg->backoff_max_ms = 10000;
     cfg->max_host_conns = 0;
+    cfg->max_idle_conns = 1024;
 }
 
 /* ---- timers ------------------------------------------------------- */
@@ -1196,6 +1197,11 @@ engine *engine_new(const engine_config *cfg, char *err, size_t errlen)
     curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
     curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
     curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
+    /* libcurl's default cache holds four connections per transfer in
+     * progress: between runs it would close the connections to most
+     * nodes and every run would connect again. Keep them. */
+    curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS,
+                      e->cfg.max_idle_conns);
     if (e->cfg.max_host_conns > 0)
         curl_multi_setopt(e->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
                           e->cfg.max_host_conns);
