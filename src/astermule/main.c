@@ -102,8 +102,9 @@ typedef struct args {
 } args;
 
 /* Parses a whole decimal number within [min, max] for flag name. */
-static int parse_size(const char *name, const char *text, unsigned long long min,
-                      unsigned long long max, unsigned long long *out)
+static int parse_size(const char *name, const char *text,
+                      unsigned long long min, unsigned long long max,
+                      unsigned long long *out)
 {
     char *end;
     unsigned long long v;

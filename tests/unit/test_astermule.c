@@ -248,8 +248,8 @@ static void test_200_simultaneous(void **state)
     buf out[N];
     char *bodies[N];
     char *u = url("/run");
-    struct curl_slist *hdr = curl_slist_append(NULL,
-                                               "Content-Type: application/json");
+    struct curl_slist *hdr =
+        curl_slist_append(NULL, "Content-Type: application/json");
     int running = 0;
 
     /* Let all 200 connections open at once rather than queue. */
