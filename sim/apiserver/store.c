@@ -919,6 +919,9 @@ int store_create(store *st, const store_ref *ref, const store_opts *o,
         goto out;
     }
     rc = create_locked(st, res, ref_ns(res, ref), o, body, out, err);
+    if (rc == 201 && !(o && o->dry_run))
+        gc_check_new_locked(st, res, ref_ns(res, ref),
+                            obj_str(*out, "name"));
     gc_run_locked(st);
 out:
     pthread_mutex_unlock(&st->mu);

@@ -235,6 +235,31 @@ static int gc_round(store *st)
     return 0;
 }
 
+void gc_check_new_locked(store *st, res_type *r, const char *ns,
+                         const char *name)
+{
+    int i = obj_find(r, ns, name);
+    const cJSON *refs, *ref;
+    cJSON *out = NULL;
+
+    if (i < 0)
+        return;
+    refs = owner_refs(r->objs[i].json);
+    if (cJSON_GetArraySize(refs) == 0)
+        return;
+    cJSON_ArrayForEach(ref, refs) {
+        if (owner_present(st, ref, ns))
+            return;
+    }
+
+    /* Created after its owner went (a controller racing the deletion):
+     * the garbage collector removes it, as a real cluster's would. */
+    store_log(st, 3, "gc: deleting %s %s/%s, created after its owners "
+              "were gone", r->kind, ns, name);
+    delete_locked(st, r, i, "Background", 0, &out);
+    cJSON_Delete(out);
+}
+
 void gc_run_locked(store *st)
 {
     for (int n = 0; n < GC_MAX_ROUNDS && gc_round(st); n++)

@@ -88,6 +88,11 @@ int sel_matches_obj(const struct sel *ls, const struct sel *fs,
 /* store_gc.c: garbage collection and namespace cleanup to a fixpoint. */
 void gc_run_locked(store *st);
 
+/* Deletes the object just created as ns/name when none of its owners
+ * exists. */
+void gc_check_new_locked(store *st, res_type *r, const char *ns,
+                         const char *name);
+
 /* store_crd.c */
 void crd_prepare(cJSON *crd);
 void crd_register_locked(store *st, const cJSON *crd);

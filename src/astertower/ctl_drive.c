@@ -377,7 +377,8 @@ static void observe(pass *p)
     o->deploy_timeout_s = p->c->cfg.deploy_timeout_s;
     o->engine_timeout_s = p->c->cfg.engine_timeout_s;
     o->run_id = str_at(p->status, "astermuleRef", "runId");
-    o->engine_errors = ctl_memo_errors(p->c, p->key);
+    o->engine_errors = ctl_memo_get(p->c, p->key, CTL_MEMO_ERRORS);
+    o->run_polls = ctl_memo_get(p->c, p->key, CTL_MEMO_POLLS);
     if (p->wf == NULL)
         return;
 
@@ -398,7 +399,7 @@ static void engine_failed_call(pass *p, const char *what, const char *err)
 {
     p->obs.run = CTL_RUN_UNREACHABLE;
     p->obs.engine_errors++;
-    ctl_memo_set_errors(p->c, p->key, p->obs.engine_errors);
+    ctl_memo_set(p->c, p->key, CTL_MEMO_ERRORS, p->obs.engine_errors);
     log_msg(LOG_WARN, CTL_LOG, "astro %s: engine %s failed (%d in a row): %s",
             p->key, what, p->obs.engine_errors, err);
 }
@@ -419,7 +420,9 @@ static void answer_trigger(pass *p, const ctl_engine_addr *a)
     p->obs.run_id = p->run_id;
     p->obs.run = CTL_RUN_UNKNOWN;
     p->obs.engine_errors = 0;
-    ctl_memo_set_errors(p->c, p->key, 0);
+    p->obs.run_polls = 0;
+    ctl_memo_set(p->c, p->key, CTL_MEMO_ERRORS, 0);
+    ctl_memo_set(p->c, p->key, CTL_MEMO_POLLS, 0);
 }
 
 static void answer_poll(pass *p, const ctl_engine_addr *a)
@@ -433,11 +436,12 @@ static void answer_poll(pass *p, const ctl_engine_addr *a)
                            sizeof(err));
     if (code == 202 || code == 404 || code == 200) {
         p->obs.engine_errors = 0;
-        ctl_memo_set_errors(p->c, p->key, 0);
+        ctl_memo_set(p->c, p->key, CTL_MEMO_ERRORS, 0);
     }
     switch (code) {
     case 202:
         p->obs.run = CTL_RUN_RUNNING;
+        ctl_memo_set(p->c, p->key, CTL_MEMO_POLLS, ++p->obs.run_polls);
         return;
     case 404:
         log_msg(LOG_WARN, CTL_LOG,

@@ -15,10 +15,16 @@
 
 #define CTL_LOG "astertower"
 
-/* Per-Astro memory that need not survive a restart. */
+/* Per-Astro counters that need not survive a restart. */
+typedef enum ctl_memo_field {
+    CTL_MEMO_ERRORS = 0, /* engine calls failed in a row */
+    CTL_MEMO_POLLS,      /* polls that found the run still running */
+    CTL_MEMO_FIELDS,
+} ctl_memo_field;
+
 typedef struct ctl_memo {
     char *key;
-    int engine_errors; /* engine calls failed in a row */
+    int v[CTL_MEMO_FIELDS];
     struct ctl_memo *next;
 } ctl_memo;
 
@@ -53,9 +59,9 @@ extern const kube_ref ctl_ref_configmaps;
 /* One pass over the Astro ns/name. 0 done, nonzero: retry later. */
 int ctl_reconcile_key(ctl *c, const char *key);
 
-/* Engine errors in a row for key: read, set. */
-int ctl_memo_errors(ctl *c, const char *key);
-void ctl_memo_set_errors(ctl *c, const char *key, int n);
+/* A counter of key's memo: read (0 when none), set, forget them all. */
+int ctl_memo_get(ctl *c, const char *key, ctl_memo_field f);
+void ctl_memo_set(ctl *c, const char *key, ctl_memo_field f, int n);
 void ctl_memo_drop(ctl *c, const char *key);
 
 #endif

@@ -226,6 +226,16 @@ static void decide_waited(const ctl_observed *o, ctl_decision *d)
         d->requeue_ms = CTL_PROBE_RETRY_MS;
 }
 
+/* The delay before poll number polls + 1 of a running run. */
+static long poll_delay(int polls)
+{
+    long ms = CTL_POLL_FIRST_MS;
+
+    for (int k = 1; k < polls && ms < CTL_POLL_MS; k++)
+        ms *= 2;
+    return ms < CTL_POLL_MS ? ms : CTL_POLL_MS;
+}
+
 static void decide_ready(const ctl_observed *o, ctl_decision *d)
 {
     char why[sizeof(d->message)];
@@ -260,7 +270,7 @@ static void decide_ready(const ctl_observed *o, ctl_decision *d)
         d->need = CTL_NEED_POLL;
         return;
     case CTL_RUN_RUNNING:
-        d->requeue_ms = CTL_POLL_MS;
+        d->requeue_ms = poll_delay(o->run_polls);
         return;
     case CTL_RUN_DONE:
         if (o->run_healthy)

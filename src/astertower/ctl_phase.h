@@ -106,6 +106,7 @@ typedef struct ctl_observed {
     int run_healthy;        /* CTL_RUN_DONE: status.health */
     const char *run_error;  /* CTL_RUN_DONE unhealthy: what failed */
     int engine_errors;      /* engine calls failed in a row */
+    int run_polls;          /* polls that found the run still running */
 } ctl_observed;
 
 /* Actions the reconciler carries out (bits of ctl_decision.actions). */
@@ -123,7 +124,11 @@ typedef enum ctl_need {
 /* Engine calls failing in a row before the run counts as Wrong. */
 #define CTL_ENGINE_ERRORS_MAX 3
 
-/* How often a running run is polled, and a not yet ready engine asked. */
+/* How often a running run is polled: first after CTL_POLL_FIRST_MS,
+ * doubling up to CTL_POLL_MS, since most runs end within milliseconds
+ * and a long one should not be asked ten times a second. Also how often
+ * a not yet ready engine is asked. */
+#define CTL_POLL_FIRST_MS 10
 #define CTL_POLL_MS 300
 #define CTL_PROBE_RETRY_MS 500
 

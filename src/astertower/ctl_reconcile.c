@@ -283,14 +283,14 @@ char *ctl_metrics_text(ctl *c)
     return text;
 }
 
-int ctl_memo_errors(ctl *c, const char *key)
+int ctl_memo_get(ctl *c, const char *key, ctl_memo_field f)
 {
     int n = 0;
 
     pthread_mutex_lock(&c->memo_lock);
     for (ctl_memo *m = c->memos; m; m = m->next) {
         if (strcmp(m->key, key) == 0) {
-            n = m->engine_errors;
+            n = m->v[f];
             break;
         }
     }
@@ -298,7 +298,7 @@ int ctl_memo_errors(ctl *c, const char *key)
     return n;
 }
 
-void ctl_memo_set_errors(ctl *c, const char *key, int n)
+void ctl_memo_set(ctl *c, const char *key, ctl_memo_field f, int n)
 {
     ctl_memo *m;
 
@@ -318,7 +318,7 @@ void ctl_memo_set_errors(ctl *c, const char *key, int n)
         }
     }
     if (m)
-        m->engine_errors = n;
+        m->v[f] = n;
     pthread_mutex_unlock(&c->memo_lock);
 }
 

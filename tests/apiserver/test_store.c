@@ -539,6 +539,30 @@ static void test_gc_background(void **state)
     assert_false(exists(st, "d2"));
 }
 
+/* A dependent created after its owner went (a controller racing the
+ * owner's deletion) is collected, and one with a live owner is kept. */
+static void test_gc_created_after_owner(void **state)
+{
+    store *st = *state;
+    cJSON *owner = NULL;
+    char body[512];
+
+    create(st, cm("default", NULL), "{\"metadata\":{\"name\":\"o\"}}",
+           &owner);
+    snprintf(body, sizeof(body),
+             "{\"metadata\":{\"name\":\"late\",\"ownerReferences\":"
+             "[{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"name\":"
+             "\"o\",\"uid\":\"%s\"}]}}", meta(owner, "uid"));
+    assert_int_equal(del(st, cm("default", "o"), NULL), 200);
+    assert_int_equal(create(st, cm("default", NULL), body, NULL), 201);
+    assert_false(exists(st, "late"));
+
+    make_family(st, NULL);
+    assert_true(exists(st, "d1"));
+    assert_true(exists(st, "d2"));
+    cJSON_Delete(owner);
+}
+
 static void test_gc_foreground(void **state)
 {
     store *st = *state;
@@ -721,6 +745,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_watch_selector_transitions,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_gc_background, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_gc_created_after_owner, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_gc_foreground, setup,
                                         teardown),

@@ -36,6 +36,7 @@ typedef struct row {
     ctl_run run;
     int healthy;
     int errors;
+    int polls;
 
     ctl_phase want;
     const char *want_reason; /* NULL: no transition expected */
@@ -148,9 +149,21 @@ static const row rows[] = {
     {.name = "a known run is polled", .phase = CTL_PHASE_READY,
      .stars = "AAAA", .has_cm = 1, .has_pod = 1, .pod_phase = "Running",
      .run_id = "7", .want = CTL_PHASE_READY, .want_need = CTL_NEED_POLL},
-    {.name = "a running run is polled later", .phase = CTL_PHASE_READY,
+    {.name = "a running run is polled soon at first",
+     .phase = CTL_PHASE_READY, .stars = "AAAA", .has_cm = 1, .has_pod = 1,
+     .pod_phase = "Running", .run_id = "7", .run = CTL_RUN_RUNNING,
+     .polls = 1, .want = CTL_PHASE_READY,
+     .want_requeue_min = CTL_POLL_FIRST_MS,
+     .want_requeue_max = CTL_POLL_FIRST_MS},
+    {.name = "then less and less often", .phase = CTL_PHASE_READY,
      .stars = "AAAA", .has_cm = 1, .has_pod = 1, .pod_phase = "Running",
-     .run_id = "7", .run = CTL_RUN_RUNNING, .want = CTL_PHASE_READY,
+     .run_id = "7", .run = CTL_RUN_RUNNING, .polls = 3,
+     .want = CTL_PHASE_READY, .want_requeue_min = 4 * CTL_POLL_FIRST_MS,
+     .want_requeue_max = 4 * CTL_POLL_FIRST_MS},
+    {.name = "a long run is polled at the slowest pace",
+     .phase = CTL_PHASE_READY, .stars = "AAAA", .has_cm = 1, .has_pod = 1,
+     .pod_phase = "Running", .run_id = "7", .run = CTL_RUN_RUNNING,
+     .polls = 40, .want = CTL_PHASE_READY,
      .want_requeue_min = CTL_POLL_MS, .want_requeue_max = CTL_POLL_MS},
     {.name = "a healthy run is Success", .phase = CTL_PHASE_READY,
      .stars = "AAAA", .has_cm = 1, .has_pod = 1, .pod_phase = "Running",
@@ -223,6 +236,7 @@ static void observe(const row *r, ctl_observed *o, ctl_star_obs *stars)
     o->run_healthy = r->healthy;
     o->run_error = "node c failed: HTTP 500";
     o->engine_errors = r->errors;
+    o->run_polls = r->polls;
 }
 
 static void check_row(const row *r)
