@@ -51,6 +51,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <valgrind/callgrind.h>
+
 #include "engine.h"
 #include "log.h"
 #include "wf.h"
@@ -100,6 +102,9 @@ typedef struct bench_cfg {
     int parse_reps;    /* parses of the big DAG timed */
     int slow_ms;       /* delay of the slow node in the memory test */
     const char *out;   /* document to update, or NULL */
+    int prof_mode;     /* --profile: the client, or -1 */
+    int prof_flow;     /* --profile: the workflow */
+    long prof_runs;    /* --profile: runs counted */
     char bindir[4096];
 } bench_cfg;
 
@@ -2613,6 +2618,55 @@ out:
 
 /* ---- set-up and main ------------------------------------------------ */
 
+/* ---- one client alone, for callgrind ----------------------------- */
+
+/* Runs until the cell's budget is spent, one run in flight at a time. */
+static void cell_count(cell *c, uint64_t runs)
+{
+    c->budget = runs;
+    c->ph = PH_MEASURE;
+    cell_start_one(c);
+    while (c->inflight > 0)
+        c->ops->step(c->ctx, 5);
+}
+
+/*
+ * --profile: warms one in-process client up, then runs prof_runs runs of
+ * one workflow with callgrind's collection switched on around them only
+ * (the requests are no-ops outside valgrind), so that
+ * "valgrind --tool=callgrind --collect-atstart=no" counts the
+ * instructions of exactly those runs.
+ */
+static int profile_client(flow *flows, const bench_cfg *cfg)
+{
+    const flow *f = &flows[cfg->prof_flow];
+    child mule = {.pid = 0, .port = 1};
+    trio t;
+    cell *c;
+
+    trio_init(&t, f, &mule, 1);
+    c = &t.cells[cfg->prof_mode];
+    if (!t.ready[cfg->prof_mode]) {
+        trio_free(&t);
+        return -1;
+    }
+    cell_count(c, 200);
+    c->measured = c->failures = 0;
+
+    CALLGRIND_TOGGLE_COLLECT;
+    cell_count(c, (uint64_t)cfg->prof_runs);
+    CALLGRIND_TOGGLE_COLLECT;
+
+    fprintf(stderr, "bench_engine: profiled %s, %s: %llu runs, %llu "
+            "failed\n", mode_names[cfg->prof_mode], f->title,
+            (unsigned long long)c->measured,
+            (unsigned long long)c->failures);
+    int rc = c->failures ? -1 : 0;
+
+    trio_free(&t);
+    return rc;
+}
+
 static const char usage[] =
     "usage: bench_engine [--seconds S] [--quick] [--out FILE]\n"
     "\n"
@@ -2624,7 +2678,42 @@ static const char usage[] =
     "  --seconds S  measured seconds per cell (default 3)\n"
     "  --quick      0.5 s cells and fewer repetitions: a rough pass\n"
     "  --out FILE   also write the report as the '## Engine' section of\n"
-    "               FILE (docs/benchmarks.md), keeping other sections\n";
+    "               FILE (docs/benchmarks.md), keeping other sections\n"
+    "  --profile CLIENT:WORKFLOW:RUNS\n"
+    "               only run RUNS runs of WORKFLOW (diamond, six, ten)\n"
+    "               one at a time with CLIENT (direct or engine), for\n"
+    "               valgrind --tool=callgrind --collect-atstart=no\n";
+
+/* CLIENT:WORKFLOW:RUNS of --profile. */
+static int parse_profile(const char *arg, bench_cfg *cfg)
+{
+    char client[16], workflow[16];
+    long runs;
+    char tail;
+
+    cfg->prof_mode = cfg->prof_flow = -1;
+    if (sscanf(arg, "%15[a-z]:%15[a-z]:%ld%c", client, workflow, &runs,
+               &tail) != 3 || runs < 1 || runs > 10000000) {
+        fprintf(stderr, "bench_engine: --profile %s: expected "
+                "CLIENT:WORKFLOW:RUNS, RUNS 1 to 10000000\n", arg);
+        return -1;
+    }
+    for (int m = 0; m < MODE_MULE; m++) {
+        if (strcmp(client, mode_names[m]) == 0)
+            cfg->prof_mode = m;
+    }
+    for (int w = 0; w < BE_N_FLOWS; w++) {
+        if (strcmp(workflow, flow_specs[w].title) == 0)
+            cfg->prof_flow = w;
+    }
+    if (cfg->prof_mode < 0 || cfg->prof_flow < 0) {
+        fprintf(stderr, "bench_engine: --profile %s: the client is direct "
+                "or engine, the workflow diamond, six or ten\n", arg);
+        return -1;
+    }
+    cfg->prof_runs = runs;
+    return 0;
+}
 
 static int parse_args(int argc, char **argv, bench_cfg *cfg)
 {
@@ -2632,6 +2721,7 @@ static int parse_args(int argc, char **argv, bench_cfg *cfg)
         {"seconds", required_argument, NULL, 's'},
         {"quick", no_argument, NULL, 'q'},
         {"out", required_argument, NULL, 'o'},
+        {"profile", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -2639,6 +2729,7 @@ static int parse_args(int argc, char **argv, bench_cfg *cfg)
     char *end;
     int c;
 
+    cfg->prof_mode = -1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 's':
@@ -2651,6 +2742,10 @@ static int parse_args(int argc, char **argv, bench_cfg *cfg)
             break;
         case 'q': cfg->quick = 1; break;
         case 'o': cfg->out = optarg; break;
+        case 'p':
+            if (parse_profile(optarg, cfg) < 0)
+                return -1;
+            break;
         case 'h': fputs(usage, stdout); exit(0);
         default: fputs(usage, stderr); return -1;
         }
@@ -2799,6 +2894,11 @@ int main(int argc, char **argv)
             nflows++;
             goto out;
         }
+    }
+
+    if (cfg.prof_mode >= 0) {
+        rc = profile_client(flows, &cfg) < 0;
+        goto out;
     }
 
     fprintf(stderr, "bench_engine: %.1f s cells; services on ports %d..%d\n",

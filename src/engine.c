@@ -7,9 +7,14 @@
  *
  * Memory: a run is one allocation of its state plus one node_run per
  * node. Outputs live until the run ends, because any later node may merge
- * them and the exit nodes' outputs form the result. Easy handles are kept
- * in a free list so that their buffers and the multi handle's connection
- * cache are reused from run to run.
+ * them and the exit nodes' outputs form the result.
+ *
+ * Requests: an attempt borrows a call, an easy handle already set up for
+ * its node's URL, action and timeout, from the pool of that request kind,
+ * and gives it back when it ends. Only the body changes between
+ * attempts: resetting and setting up a handle for every attempt cost as
+ * much as a fifth of the request itself. At most max_idle_calls calls are
+ * kept idle over all pools; the multi handle keeps the connections.
  */
 #define _GNU_SOURCE
 #include "engine.h"
@@ -17,6 +22,7 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,9 +34,17 @@
 #include <unistd.h>
 
 #include "jmerge.h"
+#include "jw.h"
 #include "log.h"
 
 #define SUBSYS "engine"
+
+/* Bytes libcurl reads into at a time, per call in flight. */
+#define ENGINE_RECV_BUFFER 4096L
+
+/* After this many runs were in flight at once, the first moment with
+ * none gives the freed memory back to the system (malloc_trim). */
+#define ENGINE_TRIM_AFTER 256
 
 /* How much of a failed answer's body goes into the node's error. */
 #define ERROR_BODY_PREFIX 200
@@ -49,18 +63,36 @@ static const char *const state_names[] = {
 };
 
 struct run;
+struct call_pool;
 
-/* One HTTP attempt; lives as long as its easy handle is in the multi. */
+/*
+ * An easy handle and what its callbacks write to. Set up once for one
+ * kind of request; CURLOPT_PRIVATE, WRITEDATA and ERRORBUFFER point at
+ * the call itself, so an attempt only sets run, node and the body.
+ */
 typedef struct call {
     CURL *easy;
-    struct run *run;
+    struct call_pool *pool; /* where it goes back */
+    struct run *run;        /* the attempt's, while in the multi */
     size_t node;
-    char *body;
+    char *body;             /* the answer; passes to the node on success */
     size_t len;
     size_t cap;
     int too_big;
     char errbuf[CURL_ERROR_SIZE];
 } call;
+
+/* Idle calls for one URL, action and timeout; chained in a hash bucket. */
+typedef struct call_pool {
+    char *url;
+    wf_action action;
+    long timeout_ms;
+    uint64_t hash;
+    call **idle;
+    size_t n_idle;
+    size_t cap_idle;
+    struct call_pool *next;
+} call_pool;
 
 typedef struct node_run {
     node_state state;
@@ -123,15 +155,18 @@ struct engine {
     struct curl_slist *hdr_body;   /* requests that carry the input */
     struct curl_slist *hdr_nobody; /* GET and DELETE */
 
-    CURL **idle; /* easy handles ready for reuse */
-    size_t n_idle;
-    size_t cap_idle;
+    call_pool **pools; /* hash buckets, a power of two of them */
+    size_t n_buckets;
+    size_t n_pools;
+    size_t n_idle; /* calls idle over all pools */
 
     timer *timers; /* binary min-heap on due_ns */
     size_t n_timers;
     size_t cap_timers;
 
     run *runs; /* in flight, doubly linked */
+    size_t n_runs;
+    size_t runs_peak; /* most runs at once since memory was last trimmed */
 
     int watched[ENGINE_MAX_WATCHED];
     int watched_ready[ENGINE_MAX_WATCHED];
@@ -172,6 +207,7 @@ void engine_config_default(engine_config *cfg)
     cfg->backoff_max_ms = 10000;
     cfg->max_host_conns = 0;
     cfg->max_idle_conns = 1024;
+    cfg->max_idle_calls = 256;
 }
 
 /* ---- timers ------------------------------------------------------- */
@@ -281,7 +317,9 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
     }
 
     if (c->len + n + 1 > c->cap) {
-        size_t cap = c->cap ? c->cap : 512;
+        /* Most answers arrive in one piece: the first one is sized to
+         * fit, since outputs are kept until the run ends. */
+        size_t cap = c->cap ? c->cap * 2 : n + 1;
 
         while (cap < c->len + n + 1)
             cap *= 2;
@@ -463,68 +501,110 @@ static int node_input(run *r, size_t i)
     return 0;
 }
 
-static CURL *easy_get(engine *e)
-{
-    if (e->n_idle > 0)
-        return e->idle[--e->n_idle];
-    return curl_easy_init();
-}
+/* ---- calls and their pools ---------------------------------------- */
 
-static void easy_put(engine *e, CURL *easy)
+static uint64_t pool_hash(const char *url, wf_action action, long timeout)
 {
-    if (e->n_idle == e->cap_idle) {
-        size_t cap = e->cap_idle ? e->cap_idle * 2 : 64;
-        CURL **v = realloc(e->idle, cap * sizeof(*v));
+    uint64_t h = 1469598103934665603ULL;
 
-        if (!v) {
-            curl_easy_cleanup(easy);
-            return;
-        }
-        e->idle = v;
-        e->cap_idle = cap;
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++) {
+        h ^= *p;
+        h *= 1099511628211ULL;
     }
-    curl_easy_reset(easy);
-    e->idle[e->n_idle++] = easy;
+    h ^= (uint64_t)action << 56 ^ (uint64_t)timeout;
+    return h * 1099511628211ULL;
 }
 
-/* Sets up one attempt of node i; the node's input is ready. */
-static void attempt_start(run *r, size_t i)
+/* Doubles the bucket array; on failure the chains just grow longer. */
+static void pools_grow(engine *e)
 {
-    engine *e = r->e;
-    const wf_node *n = &r->wf->nodes[i];
-    node_run *nr = &r->nodes[i];
+    size_t n = e->n_buckets ? e->n_buckets * 2 : 64;
+    call_pool **b = calloc(n, sizeof(*b));
+
+    if (!b)
+        return;
+    for (size_t k = 0; k < e->n_buckets; k++) {
+        call_pool *p = e->pools[k];
+
+        while (p) {
+            call_pool *next = p->next;
+
+            p->next = b[p->hash & (n - 1)];
+            b[p->hash & (n - 1)] = p;
+            p = next;
+        }
+    }
+    free(e->pools);
+    e->pools = b;
+    e->n_buckets = n;
+}
+
+/* The pool of node n's kind of request, made on first use; NULL when
+ * memory ran out. */
+static call_pool *pool_find(engine *e, const wf_node *n)
+{
+    uint64_t h = pool_hash(n->url, n->action, n->timeout_ms);
+
+    if (e->n_pools >= e->n_buckets)
+        pools_grow(e);
+    if (e->n_buckets == 0)
+        return NULL;
+
+    call_pool **head = &e->pools[h & (e->n_buckets - 1)];
+
+    for (call_pool *p = *head; p; p = p->next) {
+        if (p->hash == h && p->action == n->action &&
+            p->timeout_ms == n->timeout_ms && strcmp(p->url, n->url) == 0)
+            return p;
+    }
+
+    call_pool *p = calloc(1, sizeof(*p));
+
+    if (!p || !(p->url = strdup(n->url))) {
+        free(p);
+        return NULL;
+    }
+    p->action = n->action;
+    p->timeout_ms = n->timeout_ms;
+    p->hash = h;
+    p->next = *head;
+    *head = p;
+    e->n_pools++;
+    return p;
+}
+
+/* Sets up a new call for pool p's kind of request. */
+static call *call_new(engine *e, call_pool *p)
+{
     call *c = calloc(1, sizeof(*c));
-    CURL *easy = c ? easy_get(e) : NULL;
+    CURL *easy = c ? curl_easy_init() : NULL;
 
     if (!easy) {
         free(c);
-        node_fail(r, i, str_printf("out of memory starting the request"));
-        return;
+        return NULL;
     }
-
     c->easy = easy;
-    c->run = r;
-    c->node = i;
-    nr->call = c;
-    nr->state = NS_RUNNING;
-    nr->attempts++;
-    if (nr->attempts == 1)
-        nr->start_ns = now_ns();
-    STAT_ADD(e, calls, 1);
+    c->pool = p;
+    STAT_ADD(e, handles_created, 1);
 
-    curl_easy_setopt(easy, CURLOPT_URL, n->url);
+    curl_easy_setopt(easy, CURLOPT_URL, p->url);
     curl_easy_setopt(easy, CURLOPT_PRIVATE, c);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, c);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, c->errbuf);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, n->timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, p->timeout_ms);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    /* The receive buffer lives as long as the handle, one per call in
+     * flight: libcurl's 16 KiB default made it most of the memory of a
+     * run. Answers in a workflow are small JSON documents; a large one
+     * only takes more reads. */
+    curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, ENGINE_RECV_BUFFER);
     /* Validation already refused other schemes; this is the backstop, and
      * redirects are not followed at all. */
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 
-    switch (n->action) {
+    switch (p->action) {
     case WF_ACTION_GET:
         curl_easy_setopt(easy, CURLOPT_HTTPHEADER, e->hdr_nobody);
         break;
@@ -535,22 +615,120 @@ static void attempt_start(run *r, size_t i)
     case WF_ACTION_PUT:
     case WF_ACTION_PATCH:
         curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST,
-                         wf_action_name(n->action));
+                         wf_action_name(p->action));
         /* fall through */
     case WF_ACTION_POST:
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, nr->in);
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)nr->in_len);
+        curl_easy_setopt(easy, CURLOPT_POST, 1L);
         curl_easy_setopt(easy, CURLOPT_HTTPHEADER, e->hdr_body);
         break;
     }
+    return c;
+}
 
-    CURLMcode mc = curl_multi_add_handle(e->multi, easy);
+static void call_free(call *c)
+{
+    curl_easy_cleanup(c->easy);
+    free(c->body);
+    free(c);
+}
+
+/* A call for node n, idle or new; NULL when memory ran out. */
+static call *call_get(engine *e, const wf_node *n)
+{
+    call_pool *p = pool_find(e, n);
+
+    if (!p)
+        return NULL;
+    if (p->n_idle == 0)
+        return call_new(e, p);
+    e->n_idle--;
+    return p->idle[--p->n_idle];
+}
+
+/* Takes back a call whose easy handle has left the multi; its body must
+ * have been taken or freed. Past max_idle_calls it is released. */
+static void call_put(engine *e, call *c)
+{
+    call_pool *p = c->pool;
+
+    c->run = NULL;
+    c->body = NULL;
+    c->len = c->cap = 0;
+    c->too_big = 0;
+    if (e->n_idle >= e->cfg.max_idle_calls)
+        goto release;
+    if (p->n_idle == p->cap_idle) {
+        size_t cap = p->cap_idle ? p->cap_idle * 2 : 8;
+        call **v = realloc(p->idle, cap * sizeof(*v));
+
+        if (!v)
+            goto release;
+        p->idle = v;
+        p->cap_idle = cap;
+    }
+    p->idle[p->n_idle++] = c;
+    e->n_idle++;
+    return;
+
+release:
+    call_free(c);
+}
+
+static void pools_free(engine *e)
+{
+    for (size_t k = 0; k < e->n_buckets; k++) {
+        call_pool *p = e->pools[k];
+
+        while (p) {
+            call_pool *next = p->next;
+
+            for (size_t j = 0; j < p->n_idle; j++)
+                call_free(p->idle[j]);
+            free(p->idle);
+            free(p->url);
+            free(p);
+            p = next;
+        }
+    }
+    free(e->pools);
+    e->pools = NULL;
+    e->n_buckets = e->n_pools = e->n_idle = 0;
+}
+
+/* Sets up one attempt of node i; the node's input is ready. */
+static void attempt_start(run *r, size_t i)
+{
+    engine *e = r->e;
+    const wf_node *n = &r->wf->nodes[i];
+    node_run *nr = &r->nodes[i];
+    call *c = call_get(e, n);
+
+    if (!c) {
+        node_fail(r, i, str_printf("out of memory starting the request"));
+        return;
+    }
+
+    c->run = r;
+    c->node = i;
+    c->errbuf[0] = '\0';
+    nr->call = c;
+    nr->state = NS_RUNNING;
+    nr->attempts++;
+    if (nr->attempts == 1)
+        nr->start_ns = now_ns();
+    STAT_ADD(e, calls, 1);
+
+    if (n->action != WF_ACTION_GET && n->action != WF_ACTION_DELETE) {
+        curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, nr->in);
+        curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)nr->in_len);
+    }
+
+    CURLMcode mc = curl_multi_add_handle(e->multi, c->easy);
 
     if (mc != CURLM_OK) {
         nr->call = NULL;
-        easy_put(e, easy);
-        free(c);
+        call_put(e, c);
         node_fail(r, i, str_printf("cannot start the request to %s: %s",
                                    n->url, curl_multi_strerror(mc)));
     }
@@ -597,14 +775,13 @@ static void attempt_done(engine *e, call *c, CURLcode res)
     curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(c->easy, CURLINFO_OS_ERRNO, &oserr);
     curl_multi_remove_handle(e->multi, c->easy);
-    easy_put(e, c->easy);
     nr->call = NULL;
     nr->http_status = status;
 
     if (res == CURLE_OK && status >= 200 && status < 300) {
         nr->out = c->body;
         nr->out_len = c->len;
-        free(c);
+        call_put(e, c);
         node_succeed(r, i);
         return;
     }
@@ -629,7 +806,7 @@ static void attempt_done(engine *e, call *c, CURLcode res)
         msg = str_printf("HTTP %ld: %s", status, prefix);
     }
     free(c->body);
-    free(c);
+    call_put(e, c);
     STAT_ADD(e, call_failures, 1);
 
     if (nr->attempts <= n->retries) {
@@ -661,26 +838,44 @@ static void attempt_done(engine *e, call *c, CURLcode res)
 
 /* ---- results ------------------------------------------------------ */
 
-/* Parses body as JSON, or keeps it as a string when it is not JSON. */
-static cJSON *json_or_string(const char *body, size_t len)
+/* Writes body as JSON when it is JSON, else as a string. cJSON reprints
+ * it rather than the body going in raw: cJSON accepts a few things JSON
+ * does not ("+1", raw control characters), and the result must stay
+ * valid for whoever reads it. */
+static void put_json_or_string(jw *w, const char *body, size_t len)
 {
     cJSON *v = cJSON_ParseWithLength(body, len);
+    char *text = v ? cJSON_PrintUnformatted(v) : NULL;
 
-    return v ? v : cJSON_CreateString(body);
+    if (text)
+        jw_json(w, text, strlen(text));
+    else
+        jw_str(w, body, len);
+    free(text);
+    cJSON_Delete(v);
 }
 
-/* The exit nodes' outputs merged, or NULL with *err set. */
-static cJSON *result_data(run *r, char **err)
+/* Writes the exit nodes' outputs, merged, as the value of "data". Returns
+ * NULL, or why they cannot be merged (the caller frees it). */
+static char *put_data(jw *w, run *r)
 {
     const wf_workflow *wf = r->wf;
-    jmerge_part *parts = calloc(wf->n_exits ? wf->n_exits : 1,
-                                sizeof(*parts));
-    size_t *who = calloc(wf->n_exits ? wf->n_exits : 1, sizeof(*who));
+    jmerge_part small[8];
+    size_t small_who[8];
+    jmerge_part *parts = small;
+    size_t *who = small_who;
     size_t n = 0;
-    cJSON *data = NULL;
+    char *err = NULL;
 
-    if (!parts || !who)
-        goto out;
+    if (wf->n_exits > 8) {
+        parts = malloc(wf->n_exits * sizeof(*parts));
+        who = malloc(wf->n_exits * sizeof(*who));
+        if (!parts || !who) {
+            err = str_printf("out of memory merging the exit outputs");
+            jw_null(w);
+            goto out;
+        }
+    }
 
     for (size_t k = 0; k < wf->n_exits; k++) {
         node_run *nr = &r->nodes[wf->exits[k]];
@@ -693,113 +888,141 @@ static cJSON *result_data(run *r, char **err)
     }
 
     if (n == 0) {
-        data = cJSON_CreateNull();
+        jw_null(w);
     } else if (n == 1) {
-        data = json_or_string(parts[0].body, parts[0].len);
+        put_json_or_string(w, parts[0].body, parts[0].len);
     } else {
         char *merged = NULL;
         size_t mlen = 0, bad = (size_t)-1;
         char msg[256];
 
+        /* jmerge prints with cJSON: its text goes in as it is. */
         if (jmerge_parts(parts, n, &merged, &mlen, msg, sizeof(msg),
                          &bad) == 0) {
-            data = cJSON_ParseWithLength(merged, mlen);
+            jw_json(w, merged, mlen);
         } else {
-            *err = str_printf("cannot merge the output of exit node %s: %s",
-                              bad < n ? wf->nodes[who[bad]].name : "?", msg);
-            data = cJSON_CreateNull();
+            err = str_printf("cannot merge the output of exit node %s: %s",
+                             bad < n ? wf->nodes[who[bad]].name : "?", msg);
+            jw_null(w);
         }
         free(merged);
     }
 
 out:
-    free(parts);
-    free(who);
-    return data;
+    if (parts != small)
+        free(parts);
+    if (who != small_who)
+        free(who);
+    return err;
 }
 
-/* Adds a duration in milliseconds with microsecond precision. Printed
- * here because cJSON prints a fractional number with a 17-digit round
- * trip check (sprintf and sscanf), which showed in the engine's profile,
- * and the digits past a microsecond mean nothing. */
-static void add_ms(cJSON *o, const char *key, double ms)
-{
-    char text[32];
-
-    snprintf(text, sizeof(text), "%.3f", ms < 0 ? 0.0 : ms);
-    cJSON_AddRawToObject(o, key, text);
-}
-
-static cJSON *result_node(run *r, size_t i)
+static void put_node(jw *w, run *r, size_t i)
 {
     node_run *nr = &r->nodes[i];
-    cJSON *o = cJSON_CreateObject();
 
-    cJSON_AddStringToObject(o, "state", state_names[nr->state]);
-    if (nr->http_status)
-        cJSON_AddNumberToObject(o, "httpStatus", (double)nr->http_status);
-    cJSON_AddNumberToObject(o, "attempts", nr->attempts);
-    if (nr->start_ns)
-        add_ms(o, "durationMs", ms_between(nr->start_ns, nr->end_ns));
-    if (nr->state == NS_SKIPPED)
-        cJSON_AddStringToObject(o, "skippedBecause",
-                                r->wf->nodes[nr->blame].name);
-    if (nr->error && nr->state != NS_SUCCEEDED)
-        cJSON_AddStringToObject(o, "error", nr->error);
-    return o;
+    jw_key(w, r->wf->nodes[i].name);
+    jw_obj_open(w);
+    JW_KEY(w, "state");
+    jw_strz(w, state_names[nr->state]);
+    if (nr->http_status) {
+        JW_KEY(w, "httpStatus");
+        jw_uint(w, (uint64_t)nr->http_status);
+    }
+    JW_KEY(w, "attempts");
+    jw_uint(w, (uint64_t)nr->attempts);
+    if (nr->start_ns) {
+        JW_KEY(w, "durationMs");
+        jw_ms(w, nr->end_ns - nr->start_ns);
+    }
+    if (nr->state == NS_SKIPPED) {
+        JW_KEY(w, "skippedBecause");
+        jw_strz(w, r->wf->nodes[nr->blame].name);
+    }
+    if (nr->error && nr->state != NS_SUCCEEDED) {
+        JW_KEY(w, "error");
+        jw_strz(w, nr->error);
+    }
+    jw_obj_close(w);
 }
 
-/* Builds the result document; see engine.h for its shape. */
+/*
+ * Builds the result document; see engine.h for its shape. Written with
+ * jw rather than as a cJSON tree: building and printing the tree was a
+ * fifth of the engine's instructions per run. Returns NULL when memory
+ * ran out.
+ */
 static char *result_build(run *r, int64_t end, int *healthy, size_t *len)
 {
     const wf_workflow *wf = r->wf;
-    cJSON *doc = cJSON_CreateObject();
-    cJSON *status, *nodes, *failed;
-    char idbuf[24], *err = NULL, *out;
-    const char *first_failed = NULL;
+    size_t first_failed = wf->n_nodes;
+    char idbuf[24], *err, *data;
+    size_t data_len;
+    jw w, dw;
 
-    *healthy = r->n_failed == 0;
+    /* The data first: whether the exits merge decides the health. */
+    jw_init(&dw, 0);
+    err = put_data(&dw, r);
+    data = jw_finish(&dw, &data_len);
+    *healthy = r->n_failed == 0 && !err && data;
+
+    jw_init(&w, 256 + data_len + 128 * wf->n_nodes);
+    jw_obj_open(&w);
     snprintf(idbuf, sizeof(idbuf), "%llu", (unsigned long long)r->id);
-    cJSON_AddStringToObject(doc, "id", idbuf);
-    status = cJSON_AddObjectToObject(doc, "status");
+    JW_KEY(&w, "id");
+    jw_strz(&w, idbuf);
+    JW_KEY(&w, "status");
+    jw_obj_open(&w);
+    JW_KEY(&w, "health");
+    jw_bool(&w, *healthy);
+    jw_obj_close(&w);
+    JW_KEY(&w, "data");
+    if (data)
+        jw_json(&w, data, data_len);
+    else
+        jw_null(&w);
+    free(data);
 
-    cJSON *data = result_data(r, &err);
+    JW_KEY(&w, "durationMs");
+    jw_ms(&w, end - r->start_ns);
 
-    if (err)
-        *healthy = 0;
-    cJSON_AddBoolToObject(status, "health", *healthy);
-    cJSON_AddItemToObject(doc, "data", data);
-    add_ms(doc, "durationMs", ms_between(r->start_ns, end));
-
-    failed = cJSON_AddArrayToObject(doc, "failed");
-    nodes = cJSON_AddObjectToObject(doc, "nodes");
+    JW_KEY(&w, "failed");
+    jw_arr_open(&w);
     for (size_t i = 0; i < wf->n_nodes; i++) {
-        cJSON_AddItemToObject(nodes, wf->nodes[i].name, result_node(r, i));
-        if (r->nodes[i].state == NS_FAILED) {
-            cJSON_AddItemToArray(failed,
-                                 cJSON_CreateString(wf->nodes[i].name));
-            if (!first_failed)
-                first_failed = wf->nodes[i].name;
-        }
+        if (r->nodes[i].state != NS_FAILED)
+            continue;
+        jw_strz(&w, wf->nodes[i].name);
+        if (first_failed == wf->n_nodes)
+            first_failed = i;
     }
+    jw_arr_close(&w);
 
-    if (first_failed) {
-        long idx = wf_find(wf, first_failed);
-        char *e2 = str_printf("node %s failed: %s", first_failed,
-                              r->nodes[idx].error ? r->nodes[idx].error
-                                                  : "unknown reason");
+    if (first_failed < wf->n_nodes) {
+        const char *why = r->nodes[first_failed].error;
+        char *text = str_printf("node %s failed: %s",
+                                wf->nodes[first_failed].name,
+                                why ? why : "unknown reason");
 
-        cJSON_AddStringToObject(doc, "error", e2 ? e2 : "node failed");
-        free(e2);
+        JW_KEY(&w, "error");
+        jw_strz(&w, text ? text : "node failed");
+        free(text);
     } else if (err) {
-        cJSON_AddStringToObject(doc, "error", err);
+        JW_KEY(&w, "error");
+        jw_strz(&w, err);
     }
     free(err);
 
-    out = cJSON_PrintUnformatted(doc);
-    cJSON_Delete(doc);
-    *len = out ? strlen(out) : 0;
-    return out;
+    JW_KEY(&w, "nodes");
+    jw_obj_open(&w);
+    for (size_t i = 0; i < wf->n_nodes; i++)
+        put_node(&w, r, i);
+    jw_obj_close(&w);
+    jw_obj_close(&w);
+
+    char *doc = jw_finish(&w, len);
+
+    if (!doc)
+        *healthy = 0;
+    return doc;
 }
 
 static void run_free(run *r)
@@ -864,6 +1087,7 @@ static void node_settled(run *r)
         e->runs = r->next;
     if (r->next)
         r->next->prev = r->prev;
+    e->n_runs--;
 
     engine_done_fn done = r->done;
     void *ud = r->ud;
@@ -906,6 +1130,8 @@ static void run_start(engine *e, submission *s)
     if (e->runs)
         e->runs->prev = r;
     e->runs = r;
+    if (++e->n_runs > e->runs_peak)
+        e->runs_peak = e->n_runs;
     STAT_ADD(e, runs_started, 1);
 
     for (size_t i = 0; i < wf->n_nodes; i++)
@@ -1122,6 +1348,13 @@ size_t engine_step(engine *e, int timeout_ms)
         read_messages(e);
     }
 
+    /* A burst leaves its memory in malloc's free lists; once it is over,
+     * hand it back, so that an edge box gets it for something else. */
+    if (e->n_runs == 0 && e->runs_peak >= ENGINE_TRIM_AFTER) {
+        e->runs_peak = 0;
+        malloc_trim(0);
+    }
+
     return (size_t)__atomic_load_n(&e->stats.runs_inflight,
                                    __ATOMIC_RELAXED);
 }
@@ -1243,9 +1476,7 @@ static void run_abort(run *r, const char *why)
 
         if (nr->state == NS_RUNNING && nr->call) {
             curl_multi_remove_handle(r->e->multi, nr->call->easy);
-            curl_easy_cleanup(nr->call->easy);
-            free(nr->call->body);
-            free(nr->call);
+            call_free(nr->call);
             nr->call = NULL;
         }
         if (nr->state == NS_WAITING || nr->state == NS_RUNNING ||
@@ -1273,9 +1504,7 @@ void engine_free(engine *e)
             run_abort(e->runs, "the engine stopped before the node ran");
     }
 
-    for (size_t k = 0; k < e->n_idle; k++)
-        curl_easy_cleanup(e->idle[k]);
-    free(e->idle);
+    pools_free(e);
     free(e->timers);
     if (e->multi)
         curl_multi_cleanup(e->multi);

@@ -39,10 +39,11 @@ typedef struct engine_config {
     long backoff_max_ms;   /* cap on the retry delay */
     long max_host_conns;   /* open connections per host; 0 = no cap */
     long max_idle_conns;   /* idle connections kept for reuse */
+    size_t max_idle_calls; /* idle easy handles kept, set up per node */
 } engine_config;
 
 /* 8 MiB bodies, 100,000 runs, 100 ms backoff doubling up to 10 s,
- * 1,024 idle connections kept. */
+ * 1,024 idle connections and 256 idle easy handles kept. */
 void engine_config_default(engine_config *cfg);
 
 /* Creates an engine; NULL with a reason in err on failure. The caller
@@ -107,6 +108,7 @@ typedef struct engine_stats {
     uint64_t call_failures; /* attempts that failed */
     uint64_t retries;
     uint64_t runs_inflight;
+    uint64_t handles_created; /* easy handles set up; reuse keeps it low */
 } engine_stats;
 
 /* Copies the counters; thread-safe (values are read one by one). */

@@ -21,6 +21,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "jw.h"
 #include "wf.h"
 
 /* At most this many problems are kept per document; a generated file with
@@ -145,10 +146,6 @@ const char *wf_quote(char *buf, const char *s, size_t len, int raw_json);
 
 /* Shorthand for NUL-terminated text. */
 const char *wf_quotes(char *buf, const char *s);
-
-/* Decodes one UTF-8 sequence at s (n bytes left). Returns its length and
- * stores the code point, or returns 0 for a malformed sequence. */
-size_t wf_utf8_next(const unsigned char *s, size_t n, uint32_t *cp);
 
 /* Name of a cJSON item's type for "got a number" messages. */
 const char *wf_type_name(const cJSON *item);

@@ -263,7 +263,7 @@ static int find_unprintable(const char *s, size_t len, size_t *where,
     size_t i = 0;
 
     while (i < len) {
-        size_t n = wf_utf8_next(u + i, len - i, cp);
+        size_t n = jw_utf8_next(u + i, len - i, cp);
 
         if (n == 0) {
             *where = i;

@@ -241,45 +241,6 @@ void wf_nulset_free(wf_nulset *s)
 
 /* ---- text ---- */
 
-size_t wf_utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    uint32_t c;
-    size_t len;
-
-    if (n == 0)
-        return 0;
-    if (s[0] < 0x80) {
-        *cp = s[0];
-        return 1;
-    }
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-        len = 2;
-        c = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        len = 3;
-        c = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4;
-        c = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        c = c << 6 | (s[i] & 0x3f);
-    }
-
-    /* Overlong forms, surrogates and code points past U+10FFFF. */
-    if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
-        (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
-        return 0;
-    *cp = c;
-    return len;
-}
-
 const char *wf_quote(char *buf, const char *s, size_t len, int raw_json)
 {
     const unsigned char *u = (const unsigned char *)s;
@@ -296,7 +257,7 @@ const char *wf_quote(char *buf, const char *s, size_t len, int raw_json)
             out += 3;
             break;
         }
-        n = wf_utf8_next(u + i, len - i, &cp);
+        n = jw_utf8_next(u + i, len - i, &cp);
         if (n == 0) {
             out += (size_t)snprintf(buf + out, 8, "\\x%02x", u[i]);
             i++;

@@ -63,6 +63,12 @@ typedef struct slot {
     char *key;   /* the caller's idempotency key, or NULL */
 } slot;
 
+/* Memory of one client connection, its request headers included: a
+ * trigger's headers are small, and libmicrohttpd's 32 KiB default is
+ * zeroed for every request and held by every open connection. Headers
+ * past about 7 KiB get 431. */
+#define AM_CONN_MEMORY 8192
+
 /* Longest idempotency key accepted. */
 #define MAX_KEY_LEN 253
 
@@ -537,6 +543,7 @@ static struct MHD_Daemon *daemon_start(server *srv, char *err,
         MHD_OPTION_SOCK_ADDR, sa,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)AM_CONN_MEMORY,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
         MHD_OPTION_END);
 

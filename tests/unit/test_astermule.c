@@ -122,6 +122,46 @@ static void test_unknown_path(void **state)
     cJSON_Delete(r);
 }
 
+/* GET /run with one header of n bytes; returns the status. */
+static long get_with_header(size_t n)
+{
+    char *u = url("/run");
+    char *h = malloc(n + 16);
+    CURL *c = curl_easy_init();
+    struct curl_slist *hdrs;
+    buf b = {0};
+    long status = 0;
+
+    assert_non_null(h);
+    memcpy(h, "X-Big: ", 7);
+    memset(h + 7, 'a', n);
+    h[7 + n] = '\0';
+    hdrs = curl_slist_append(NULL, h);
+    curl_easy_setopt(c, CURLOPT_URL, u);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, buf_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(hdrs);
+    free(b.data);
+    free(h);
+    free(u);
+    return status;
+}
+
+/* Request headers share a connection's 8 KiB of memory: a few KiB of
+ * them (a bearer token, say) run the workflow; far more is refused with
+ * 431, and the server goes on serving. */
+static void test_request_headers(void **state)
+{
+    assert_int_equal(get_with_header(4000), 200);
+    assert_int_equal(get_with_header(20000), 431);
+    assert_int_equal(get_with_header(10), 200);
+}
+
 static void test_health_ready_metrics(void **state)
 {
     char *u = url("/healthz");
@@ -315,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_input_reaches_nodes),
         cmocka_unit_test(test_bad_trigger_body),
         cmocka_unit_test(test_unknown_path),
+        cmocka_unit_test(test_request_headers),
         cmocka_unit_test(test_health_ready_metrics),
         cmocka_unit_test(test_runs_sync_and_async),
         cmocka_unit_test(test_runs_idempotent_key),

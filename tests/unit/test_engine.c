@@ -85,6 +85,44 @@ static void on_done(void *ud, char *doc, size_t len, int healthy)
     free(doc);
 }
 
+/* The result as the engine wrote it, bytes unparsed. */
+typedef struct raw_outcome {
+    int done;
+    char *text;
+    size_t len;
+} raw_outcome;
+
+static void on_raw_done(void *ud, char *doc, size_t len, int healthy)
+{
+    raw_outcome *o = ud;
+
+    o->done++;
+    o->text = doc;
+    o->len = len;
+}
+
+/* 1 when s (len bytes) is valid UTF-8: no stray continuation bytes, no
+ * cut, overlong or surrogate sequences. */
+static int valid_utf8(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+
+    while (i < len) {
+        size_t n = u[i] < 0x80 ? 1 : (u[i] & 0xe0) == 0xc0 ? 2 :
+                   (u[i] & 0xf0) == 0xe0 ? 3 : (u[i] & 0xf8) == 0xf0 ? 4 : 0;
+
+        if (n == 0 || i + n > len || (n == 2 && u[i] < 0xc2))
+            return 0;
+        for (size_t k = 1; k < n; k++) {
+            if ((u[i + k] & 0xc0) != 0x80)
+                return 0;
+        }
+        i += n;
+    }
+    return 1;
+}
+
 /* Runs wf once with input on a fresh engine and returns the result. */
 static cJSON *run_with(const wf_workflow *wf, const char *input,
                        const engine_config *cfg, int *healthy)
@@ -523,6 +561,108 @@ static void test_exit_merge(void **state)
     free(doc);
 }
 
+/* A result document is valid JSON in valid UTF-8 whatever the node
+ * names hold and wherever a failed answer's quoted prefix cuts a
+ * multi-byte character. */
+static void test_result_valid_utf8(void **state)
+{
+    /* The name q"uo\te é, as JSON text and as the bytes it stands for. */
+#define ODD_NAME_JSON "q\\\"uo\\\\te \\u00e9"
+#define ODD_NAME "q\"uo\\te \xc3\xa9"
+    char *doc = fmt("{\"nodes\":["
+                    "{\"name\":\"" ODD_NAME_JSON "\",\"action\":\"POST\","
+                    "\"url\":\"http://127.0.0.1:%d/test\"},"
+                    "{\"name\":\"C\",\"dependencies\":[\"" ODD_NAME_JSON
+                    "\"],\"url\":\"http://127.0.0.1:%d/test?status=500\"}]}",
+                    svc[SA].port, svc[SC].port);
+    wf_workflow *wf = parse(doc);
+    int replaced = 0;
+
+    for (int shift = 0; shift < 3; shift++) {
+        char input[1024];
+        size_t n = 0;
+        raw_outcome o = {0};
+        char err[256];
+        engine *e = engine_new(NULL, err, sizeof(err));
+
+        /* 3-byte characters from an offset that differs per round: the
+         * 200-byte prefix of C's answer cuts one in at least one round. */
+        n += (size_t)snprintf(input, sizeof(input), "{\"p\":\"%.*s",
+                              shift, "xx");
+        for (int k = 0; k < 100; k++) {
+            memcpy(input + n, "\xe2\x82\xac", 3);
+            n += 3;
+        }
+        n += (size_t)snprintf(input + n, sizeof(input) - n, "\"}");
+
+        assert_non_null(e);
+        assert_int_equal(engine_submit(e, wf, input, n, on_raw_done, &o,
+                                       NULL, err, sizeof(err)), 0);
+        while (!o.done)
+            engine_step(e, 1000);
+        engine_free(e);
+
+        assert_true(valid_utf8(o.text, o.len));
+        cJSON *r = cJSON_ParseWithLength(o.text, o.len);
+
+        assert_non_null(r);
+        cJSON *nodes = cJSON_GetObjectItemCaseSensitive(r, "nodes");
+        cJSON *a = cJSON_GetObjectItemCaseSensitive(nodes, ODD_NAME);
+
+        assert_non_null(a);
+        assert_string_equal(
+            cJSON_GetObjectItemCaseSensitive(a, "state")->valuestring,
+            "succeeded");
+        assert_string_equal(jstr(r, "nodes.C.state"), "failed");
+        if (strstr(jstr(r, "nodes.C.error"), "\xef\xbf\xbd"))
+            replaced++;
+        cJSON_Delete(r);
+        free(o.text);
+    }
+    assert_true(replaced >= 1);
+
+    wf_free(wf);
+    free(doc);
+}
+
+/* Easy handles are set up once per node and reused by later runs; with
+ * no idle handles kept, every attempt sets up its own. */
+static void test_handles_reused(void **state)
+{
+    char *doc = diamond("", "", "", "", "");
+    wf_workflow *wf = parse(doc);
+    engine_config cfg;
+
+    engine_config_default(&cfg);
+    for (int keep = 0; keep < 2; keep++) {
+        char err[256];
+        engine_stats st;
+        engine *e;
+
+        cfg.max_idle_calls = keep ? 256 : 0;
+        e = engine_new(&cfg, err, sizeof(err));
+        assert_non_null(e);
+        for (int k = 0; k < 20; k++) {
+            outcome o = {0};
+
+            assert_int_equal(engine_submit(e, wf, NULL, 0, on_done, &o,
+                                           NULL, err, sizeof(err)), 0);
+            while (!o.done)
+                engine_step(e, 1000);
+            assert_true(o.healthy);
+            cJSON_Delete(o.doc);
+        }
+        engine_get_stats(e, &st);
+        assert_int_equal(st.calls, 80);
+        assert_int_equal(st.handles_created, keep ? 4 : 80);
+        engine_free(e);
+    }
+    assert_int_equal(service_hits(&svc[SD]), 40);
+
+    wf_free(wf);
+    free(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -537,6 +677,8 @@ int main(void)
         cmocka_unit_test_setup(test_free_with_runs_in_flight, reset_hits),
         cmocka_unit_test_setup(test_max_runs, reset_hits),
         cmocka_unit_test_setup(test_exit_merge, reset_hits),
+        cmocka_unit_test_setup(test_result_valid_utf8, reset_hits),
+        cmocka_unit_test_setup(test_handles_reused, reset_hits),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
