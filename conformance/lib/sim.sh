@@ -30,7 +30,7 @@ sim_start() {
     local k
     for k in $(seq 1 200); do
         SIM_URL=$(sed -n 's/^sim-apiserver: ready on \([^ ]*\) .*/\1/p' \
-                  "$dir/sim.out" 2>/dev/null)
+                  "$dir/sim.out" 2>/dev/null || true)
         [ -n "$SIM_URL" ] && return 0
         if ! kill -0 "$SIM_PID" 2>/dev/null; then
             break

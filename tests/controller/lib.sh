@@ -56,7 +56,8 @@ ct_start_sim() {
         grep -q 'ready on' "$CT_TMP/sim.out" 2>/dev/null && break
         sleep 0.05
     done
-    CT_SERVER=$(sed -n 's/.*ready on \([^ ]*\) .*/\1/p' "$CT_TMP/sim.out")
+    CT_SERVER=$(sed -n 's/.*ready on \([^ ]*\) .*/\1/p' \
+        "$CT_TMP/sim.out" 2>/dev/null || true)
     [ -n "$CT_SERVER" ] || fail "sim-apiserver did not start"
     local crd=$CT_SRC/deploy/crds/astros.yaml
     [ -f "$crd" ] || crd=$CT_SRC/tests/apiserver/data/astro-crd.yaml
@@ -83,7 +84,9 @@ ct_start_ctl() {
     local k
     CT_METRICS=
     for k in $(seq 1 400); do
-        CT_METRICS=$(sed -n 's/.*metrics on port \([0-9]*\);.*/\1/p' "$err")
+        # The shell may not have created $err yet: no file is no port.
+        CT_METRICS=$(sed -n 's/.*metrics on port \([0-9]*\);.*/\1/p' \
+            "$err" 2>/dev/null || true)
         if [ -n "$CT_METRICS" ] &&
             curl -sf "http://127.0.0.1:$CT_METRICS/readyz" >/dev/null; then
             return 0

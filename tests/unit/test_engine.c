@@ -272,8 +272,8 @@ static long max_rss_kib(void)
     return ru.ru_maxrss;
 }
 
-/* A 100 MiB answer fails the node at the limit, and the process never
- * holds the whole body. */
+/* A 100 MiB answer fails the node at the limit (the default 8 MiB, then
+ * a configured 1 MiB), and the process never holds the whole body. */
 static void test_body_limit(void **state)
 {
     char *doc = diamond("", "", "?body_bytes=104857600", "", "");
@@ -281,11 +281,20 @@ static void test_body_limit(void **state)
     engine_config cfg;
     int healthy;
     long before = max_rss_kib();
+    cJSON *r = run_with(wf, "{}", NULL, &healthy);
+
+    assert_false(healthy);
+    assert_string_equal(jstr(r, "nodes.C.state"), "failed");
+    assert_non_null(strstr(jstr(r, "nodes.C.error"),
+                           "exceeds the limit of 8388608 bytes"));
+    assert_string_equal(jstr(r, "nodes.D.state"), "skipped");
+    assert_string_equal(jstr(r, "nodes.B.state"), "succeeded");
+    assert_true(max_rss_kib() - before < 32 * 1024);
+    cJSON_Delete(r);
 
     engine_config_default(&cfg);
     cfg.max_body_bytes = 1u << 20;
-
-    cJSON *r = run_with(wf, "{}", &cfg, &healthy);
+    r = run_with(wf, "{}", &cfg, &healthy);
 
     assert_false(healthy);
     assert_string_equal(jstr(r, "nodes.C.state"), "failed");
