@@ -4,8 +4,8 @@
  *
  * For every workflow (diamond, six and ten nodes) and concurrency level
  * (1, 4, 16, 64), three clients keep that many runs in flight for a fixed
- * time, taking turns in a few rounds so that the machine's drift touches
- * them alike:
+ * time, taking turns in rounds (ten for 3 s cells) so that the machine's
+ * drift touches them alike:
  *   direct     one thread, one libcurl multi handle on epoll, the
  *              workflow's calls in dependency order, inputs merged with
  *              cJSON as the engine merges them, every connection kept
@@ -14,14 +14,21 @@
  *              engine_step);
  *   astermule  the real binary serving the workflow, driven over HTTP by
  *              a libcurl load generator on keep-alive connections.
- * Then astermule's memory idle and with 1,000 runs in flight, its start-up
- * time to the first answer, and the time to parse and validate a
- * 10,000-node DAG. The report is markdown, printed on stdout and, with
- * --out, written as the "## Engine" section of a benchmarks document.
+ * Then astermule's memory, idle and with 1,000 runs in flight, and its
+ * start-up time to the first answer, the idle memory and start-up set
+ * beside bench_floor's (a server on the same libraries doing nothing
+ * else: the floor); the time to parse and validate a 10,000-node DAG;
+ * and, when valgrind is on PATH, the instructions per run of each client
+ * counted by callgrind: direct and engine by running this program with
+ * --profile under it, astermule by two starts serving different numbers
+ * of runs, whose difference leaves start-up and shutdown out. The report
+ * is markdown, printed on stdout and, with --out, written as the
+ * "## Engine" section of a benchmarks document.
  *
  * The test services are child processes started from the build's bin
  * directory (found from /proc/self/exe), one per node of the largest
- * workflow, and stopped at the end. Every child dies with this process.
+ * workflow, and stopped at the end; astermule and bench_floor come from
+ * there too. Every child dies with this process.
  *
  * Memory: a measuring tool, so running out of memory aborts it (the x*
  * helpers): a partial table would mislead more than none.
@@ -101,6 +108,8 @@ typedef struct bench_cfg {
     int start_reps;    /* astermule starts timed */
     int parse_reps;    /* parses of the big DAG timed */
     int slow_ms;       /* delay of the slow node in the memory test */
+    long cg_runs;      /* runs counted by callgrind, direct and engine */
+    long cg_mule_runs[2]; /* astermule's two starts under callgrind */
     const char *out;   /* document to update, or NULL */
     int prof_mode;     /* --profile: the client, or -1 */
     int prof_flow;     /* --profile: the workflow */
@@ -505,24 +514,26 @@ static int child_wait_port(child *ch, int timeout_ms, char *err,
 }
 
 /*
- * Stops a child with SIGTERM, SIGKILL after 5 s. Returns 0 when it
- * exited with status 0; otherwise says how it ended and returns -1.
+ * Waits up to timeout_ms for a child to end, then SIGKILLs it, saying
+ * why_late ("ignored SIGTERM for 5 s"). Returns 0 when it exited with
+ * status 0; otherwise says how it ended, followed by when (" on
+ * SIGTERM"), and returns -1.
  */
-static int child_stop(child *ch)
+static int child_reap(child *ch, int64_t timeout_ms, const char *why_late,
+                      const char *when)
 {
+    int64_t end = now_ns() + timeout_ms * 1000000;
     int status = 0, reaped = 0;
 
-    if (ch->pid <= 0)
-        return 0;
-    kill(ch->pid, SIGTERM);
-    for (int k = 0; k < 500 && !reaped; k++) {
+    while (!reaped) {
         reaped = waitpid(ch->pid, &status, WNOHANG) == ch->pid;
-        if (!reaped)
-            sleep_us(10000);
+        if (reaped || now_ns() >= end)
+            break;
+        sleep_us(10000);
     }
     if (!reaped) {
-        fprintf(stderr, "bench_engine: %s (pid %d) ignored SIGTERM for "
-                "5 s; killing it\n", ch->what, (int)ch->pid);
+        fprintf(stderr, "bench_engine: %s (pid %d) %s; killing it\n",
+                ch->what, (int)ch->pid, why_late);
         kill(ch->pid, SIGKILL);
         waitpid(ch->pid, &status, 0);
     }
@@ -532,12 +543,21 @@ static int child_stop(child *ch)
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return 0;
     if (WIFEXITED(status))
-        fprintf(stderr, "bench_engine: %s exited with status %d on "
-                "SIGTERM\n", ch->what, WEXITSTATUS(status));
+        fprintf(stderr, "bench_engine: %s exited with status %d%s\n",
+                ch->what, WEXITSTATUS(status), when);
     else if (WIFSIGNALED(status))
         fprintf(stderr, "bench_engine: %s was ended by signal %d\n",
                 ch->what, WTERMSIG(status));
     return -1;
+}
+
+/* Stops a child with SIGTERM, SIGKILL after 5 s; as child_reap. */
+static int child_stop(child *ch)
+{
+    if (ch->pid <= 0)
+        return 0;
+    kill(ch->pid, SIGTERM);
+    return child_reap(ch, 5000, "ignored SIGTERM for 5 s", " on SIGTERM");
 }
 
 /* Starts astermule serving dag; port 0 lets it pick one, read back. */
@@ -551,6 +571,29 @@ static int mule_start(child *ch, const bench_cfg *cfg, const char *dag,
     int rc;
 
     snprintf(ch->what, sizeof(ch->what), "astermule");
+    snprintf(portbuf, sizeof(portbuf), "%d", port);
+    rc = child_start(ch, argv, err, errlen);
+    if (rc == 0 && wait_port)
+        rc = child_wait_port(ch, 5000, err, errlen);
+    if (rc != 0 && ch->pid > 0)
+        child_stop(ch);
+    free(path);
+    return rc;
+}
+
+/*
+ * Starts bench_floor listening on port (it cannot pick one itself): a
+ * server on astermule's libraries that does nothing else.
+ */
+static int floor_start(child *ch, const bench_cfg *cfg, int port,
+                       int wait_port, char *err, size_t errlen)
+{
+    char *path = xasprintf("%s/bench_floor", cfg->bindir);
+    char portbuf[16];
+    char *argv[] = {path, "--port", portbuf, NULL};
+    int rc;
+
+    snprintf(ch->what, sizeof(ch->what), "bench_floor");
     snprintf(portbuf, sizeof(portbuf), "%d", port);
     rc = child_start(ch, argv, err, errlen);
     if (rc == 0 && wait_port)
@@ -1711,6 +1754,23 @@ out:
     return status;
 }
 
+/* A port free right now on 127.0.0.1; 0 on failure. */
+static int free_port(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = 0;
+
+    if (fd < 0)
+        return 0;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
 /* A value of astermule's /metrics, or -1. */
 static double mule_metric(int port, const char *name)
 {
@@ -1737,6 +1797,8 @@ typedef struct mem_result {
     long rss_start_kib;    /* after start */
     long rss_idle_kib;     /* after one run */
     long anon_idle_kib;    /* its private part (RssAnon) */
+    long floor_idle_kib;   /* bench_floor after one request; 0: unknown */
+    long floor_anon_kib;
     long anon_inflight_kib;
     long rss_inflight_kib; /* largest sample with the runs in flight */
     long rss_after_kib;    /* once they all ended */
@@ -1801,9 +1863,32 @@ static void mem_sample(const child *mule, int64_t until, mem_result *m)
 }
 
 /*
- * astermule serving a diamond whose B answers after slow_ms: RSS after
- * start and one run, then with 1,000 asynchronous runs in flight (all
- * waiting on B), then after they ended.
+ * bench_floor's RSS after one request, read as astermule's idle RSS is:
+ * what mapping and initialising astermule's libraries costs by itself.
+ */
+static void bench_memory_floor(const bench_cfg *cfg, mem_result *m)
+{
+    child fl = {0};
+    char err[512];
+    int port = free_port();
+
+    if (port == 0 || floor_start(&fl, cfg, port, 1, err, sizeof(err)) < 0) {
+        fprintf(stderr, "bench_engine: memory floor: %s\n",
+                port ? err : "no free port");
+        return;
+    }
+    if (fire(fl.port, "/healthz", 0, 200, "ok", 1, 1, BE_DRAIN_NS) == 0) {
+        sleep_us(100000);
+        m->floor_idle_kib = proc_status_kib(fl.pid, "VmRSS:");
+        m->floor_anon_kib = proc_status_kib(fl.pid, "RssAnon:");
+    }
+    child_stop(&fl);
+}
+
+/*
+ * The floor's idle RSS first; then astermule serving a diamond whose B
+ * answers after slow_ms: RSS after start and one run, then with 1,000
+ * asynchronous runs in flight (all waiting on B), then after they ended.
  */
 static void bench_memory(const int *ports, const bench_cfg *cfg,
                          mem_result *m)
@@ -1814,6 +1899,8 @@ static void bench_memory(const int *ports, const bench_cfg *cfg,
     int64_t slow_ns = (int64_t)cfg->slow_ms * 1000000, fired, t;
 
     memset(m, 0, sizeof(*m));
+    bench_memory_floor(cfg, m);
+
     snprintf(query, sizeof(query), "?delay_ms=%d", cfg->slow_ms);
     if (flow_parse(&f, 0, err, sizeof(err)) < 0 ||
         flow_bind(&f, ports, 1, query, err, sizeof(err)) < 0 ||
@@ -1874,23 +1961,28 @@ typedef struct start_result {
     double healthz_ms;   /* median, exec to the first /healthz answer */
     double healthz_max_ms;
     double first_run_ms; /* median, exec to the first run answered */
+    int floor_n;         /* the same for bench_floor */
+    int floor_failures;
+    double floor_ms;
+    double floor_max_ms;
 } start_result;
 
-/* A port free right now on 127.0.0.1; 0 on failure. */
-static int free_port(void)
+/*
+ * Asks /healthz on port until something listens there, for at most 5 s
+ * after t0. Returns the answer's status, or -ECONNREFUSED when nothing
+ * listened in time.
+ */
+static int healthz_first(int port, int64_t t0)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = 0;
+    int st = -ECONNREFUSED;
 
-    if (fd < 0)
-        return 0;
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
+    while (now_ns() - t0 < 5000000000LL) {
+        st = raw_get(port, "/healthz", NULL, 1000);
+        if (st != -ECONNREFUSED)
+            break;
+        sleep_us(100);
+    }
+    return st;
 }
 
 /* One start: fork/exec, poll /healthz until it answers, then one run. */
@@ -1899,7 +1991,7 @@ static int start_once(const flow *f, const bench_cfg *cfg, int64_t *hz,
 {
     child mule = {0};
     char err[512];
-    int port = free_port(), st = -ECONNREFUSED, rc = -1;
+    int port = free_port(), st, rc = -1;
     sbuf b = {0};
     int64_t t0 = now_ns();
 
@@ -1909,12 +2001,7 @@ static int start_once(const flow *f, const bench_cfg *cfg, int64_t *hz,
                 port ? err : "no free port");
         return -1;
     }
-    while (now_ns() - t0 < 5000000000LL) {
-        st = raw_get(port, "/healthz", NULL, 1000);
-        if (st != -ECONNREFUSED)
-            break;
-        sleep_us(100);
-    }
+    st = healthz_first(port, t0);
     *hz = now_ns() - t0;
     if (st != 200) {
         fprintf(stderr, "bench_engine: start-up: /healthz answered %d\n",
@@ -1937,14 +2024,46 @@ out:
     return rc;
 }
 
+/* One start of bench_floor, timed as start_once times astermule's. */
+static int floor_once(const bench_cfg *cfg, int64_t *hz)
+{
+    child fl = {0};
+    char err[512];
+    int port = free_port(), st, rc = -1;
+    int64_t t0 = now_ns();
+
+    if (port == 0 || floor_start(&fl, cfg, port, 0, err, sizeof(err)) < 0) {
+        fprintf(stderr, "bench_engine: start-up floor: %s\n",
+                port ? err : "no free port");
+        return -1;
+    }
+    st = healthz_first(port, t0);
+    *hz = now_ns() - t0;
+    if (st == 200)
+        rc = 0;
+    else
+        fprintf(stderr, "bench_engine: start-up floor: /healthz answered "
+                "%d\n", st);
+    if (child_stop(&fl) < 0)
+        rc = -1;
+    return rc;
+}
+
 static void bench_startup(const flow *f, const bench_cfg *cfg,
                           start_result *s)
 {
-    samples hz = {0}, run = {0};
+    samples hz = {0}, run = {0}, fl = {0};
 
     memset(s, 0, sizeof(*s));
     for (int k = 0; k < cfg->start_reps; k++) {
         int64_t h = 0, r = 0;
+
+        /* The floor's starts alternate with astermule's, so that both
+         * meet the same state of the machine and its page cache. */
+        if (floor_once(cfg, &h) < 0)
+            s->floor_failures++;
+        else
+            samples_push(&fl, h);
 
         if (start_once(f, cfg, &h, &r) < 0) {
             s->failures++;
@@ -1957,8 +2076,12 @@ static void bench_startup(const flow *f, const bench_cfg *cfg,
     s->healthz_ms = (double)samples_rank(&hz, 0.5) / 1e6;
     s->healthz_max_ms = (double)samples_rank(&hz, 1.0) / 1e6;
     s->first_run_ms = (double)samples_rank(&run, 0.5) / 1e6;
+    s->floor_n = (int)fl.n;
+    s->floor_ms = (double)samples_rank(&fl, 0.5) / 1e6;
+    s->floor_max_ms = (double)samples_rank(&fl, 1.0) / 1e6;
     samples_free(&hz);
     samples_free(&run);
+    samples_free(&fl);
 }
 
 /* ---- parse and validate a 10,000-node DAG ---------------------------- */
@@ -2082,6 +2205,215 @@ static void bench_parse(const bench_cfg *cfg, parse_result *p)
     sb_free(&yaml);
 }
 
+/* ---- instructions per run, counted by callgrind ---------------------- */
+
+/* The CPU target, at most 1.3 times the direct client's, applied to the
+ * instructions counted per run. */
+#define BE_INSTR_LIMIT 1.3
+
+/* How long a --profile child under callgrind may take: far more than
+ * the minute or so 2,000 runs of the ten-node workflow need. */
+#define BE_PROFILE_TIMEOUT_MS 600000
+
+typedef struct instr_result {
+    int have_valgrind;
+    long runs;          /* counted by each --profile child */
+    long mule_runs[2];  /* astermule's two starts */
+    double per_run[BE_N_FLOWS][N_MODES]; /* instructions; < 0: unknown */
+} instr_result;
+
+/* The path of the first executable called name on $PATH, or NULL; the
+ * caller frees it. */
+static char *path_find(const char *name)
+{
+    const char *path = getenv("PATH");
+    char *copy = xstrdup(path ? path : "/usr/bin:/bin"), *save = NULL;
+    char *found = NULL;
+
+    for (char *dir = strtok_r(copy, ":", &save); dir && !found;
+         dir = strtok_r(NULL, ":", &save)) {
+        char *p = xasprintf("%s/%s", *dir ? dir : ".", name);
+
+        if (access(p, X_OK) == 0)
+            found = p;
+        else
+            free(p);
+    }
+    free(copy);
+    return found;
+}
+
+/* Makes an empty file for valgrind's log from the mkstemp template. */
+static int cg_log_make(char *tmpl)
+{
+    int fd = mkstemp(tmpl);
+
+    if (fd < 0) {
+        fprintf(stderr, "bench_engine: instructions: cannot create %s: "
+                "%s\n", tmpl, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+/* N of the "Collected : N" line callgrind logs as the process ends, or
+ * -1. */
+static long long cg_collected(const char *log)
+{
+    char line[512];
+    long long n = -1;
+    FILE *f = fopen(log, "r");
+
+    while (f && n < 0 && fgets(line, sizeof(line), f)) {
+        char *p = strstr(line, "Collected : ");
+
+        if (p)
+            n = strtoll(p + 12, NULL, 10);
+    }
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* A counted log has served its purpose; one that failed may say why. */
+static void cg_log_done(const char *log, const child *ch, long long n)
+{
+    if (n >= 0) {
+        unlink(log);
+        return;
+    }
+    fprintf(stderr, "bench_engine: instructions: %s counted nothing; "
+            "valgrind's log is kept in %s\n", ch->what, log);
+}
+
+/*
+ * Instructions per run of client m (direct or engine) on workflow w:
+ * "bench_engine --profile" under callgrind, collecting over its runs
+ * only. Returns -1 when valgrind or the runs failed.
+ */
+static double cg_profile(const bench_cfg *cfg, const char *vg, int m,
+                         int w, long runs)
+{
+    char log[] = "/tmp/bench_engine-cg-XXXXXX", err[512];
+    child ch = {0};
+    long long n = -1;
+
+    if (cg_log_make(log) < 0)
+        return -1;
+
+    char *self = xasprintf("%s/bench_engine", cfg->bindir);
+    char *spec = xasprintf("%s:%s:%ld", mode_names[m], flow_specs[w].title,
+                           runs);
+    char *logarg = xasprintf("--log-file=%s", log);
+    char *argv[] = {(char *)vg, "--tool=callgrind", "--collect-atstart=no",
+                    "--callgrind-out-file=/dev/null", logarg, self,
+                    "--profile", spec, NULL};
+
+    snprintf(ch.what, sizeof(ch.what), "callgrind --profile %s", spec);
+    if (child_start(&ch, argv, err, sizeof(err)) < 0)
+        fprintf(stderr, "bench_engine: instructions: %s\n", err);
+    else if (child_reap(&ch, BE_PROFILE_TIMEOUT_MS, "ran for 10 minutes",
+                        "") == 0)
+        n = cg_collected(log);
+    cg_log_done(log, &ch, n);
+    free(self);
+    free(spec);
+    free(logarg);
+    return n < 0 ? -1 : (double)n / (double)runs;
+}
+
+/*
+ * Instructions of one astermule process under callgrind, from exec to
+ * exit, having served runs triggers of f one at a time; -1 on failure.
+ */
+static long long cg_mule_once(const bench_cfg *cfg, const char *vg,
+                              const flow *f, long runs)
+{
+    char log[] = "/tmp/bench_engine-cg-XXXXXX", err[512];
+    child ch = {0};
+    long long n = -1;
+    int ok = 0;
+
+    if (cg_log_make(log) < 0)
+        return -1;
+
+    char *mule = xasprintf("%s/astermule", cfg->bindir);
+    char *logarg = xasprintf("--log-file=%s", log);
+    char *argv[] = {(char *)vg, "--tool=callgrind",
+                    "--callgrind-out-file=/dev/null", logarg, mule, "--dag",
+                    f->dag, "--address", "127.0.0.1", "--port", "0",
+                    "--log-level", "warn", NULL};
+
+    /* valgrind takes seconds to start a program, not milliseconds. */
+    snprintf(ch.what, sizeof(ch.what), "astermule under callgrind, %ld "
+             "runs", runs);
+    if (child_start(&ch, argv, err, sizeof(err)) < 0 ||
+        child_wait_port(&ch, 30000, err, sizeof(err)) < 0)
+        fprintf(stderr, "bench_engine: instructions: %s\n", err);
+    else
+        ok = fire(ch.port, "/", 0, 200, healthy_text, 1, (uint64_t)runs,
+                  (60 + runs / 10) * 1000000000LL) == 0;
+
+    /* On SIGTERM astermule ends cleanly and callgrind logs its count. */
+    if (child_stop(&ch) == 0 && ok)
+        n = cg_collected(log);
+    cg_log_done(log, &ch, n);
+    free(mule);
+    free(logarg);
+    return n;
+}
+
+/*
+ * astermule's instructions per run: two starts serving n[0] and n[1]
+ * runs, whose difference leaves out start-up and shutdown.
+ */
+static double cg_mule(const bench_cfg *cfg, const char *vg, const flow *f,
+                      const long n[2])
+{
+    long long x1 = cg_mule_once(cfg, vg, f, n[0]);
+    long long x2 = x1 < 0 ? -1 : cg_mule_once(cfg, vg, f, n[1]);
+
+    if (x1 < 0 || x2 <= x1)
+        return -1;
+    return (double)(x2 - x1) / (double)(n[1] - n[0]);
+}
+
+/* Every client on every workflow; nothing is counted without valgrind.
+ * astermule calls the test services of this process, which stay up. */
+static void bench_instructions(const flow *flows, const bench_cfg *cfg,
+                               instr_result *ir)
+{
+    char *vg = path_find("valgrind");
+
+    memset(ir, 0, sizeof(*ir));
+    ir->runs = cfg->cg_runs;
+    ir->mule_runs[0] = cfg->cg_mule_runs[0];
+    ir->mule_runs[1] = cfg->cg_mule_runs[1];
+    for (int w = 0; w < BE_N_FLOWS; w++) {
+        for (int m = 0; m < N_MODES; m++)
+            ir->per_run[w][m] = -1;
+    }
+    if (!vg) {
+        fprintf(stderr, "bench_engine: valgrind is not on PATH; "
+                "instructions per run are not counted\n");
+        return;
+    }
+    ir->have_valgrind = 1;
+
+    for (int w = 0; w < BE_N_FLOWS; w++) {
+        double *v = ir->per_run[w];
+
+        v[MODE_DIRECT] = cg_profile(cfg, vg, MODE_DIRECT, w, ir->runs);
+        v[MODE_ENGINE] = cg_profile(cfg, vg, MODE_ENGINE, w, ir->runs);
+        v[MODE_MULE] = cg_mule(cfg, vg, &flows[w], ir->mule_runs);
+        fprintf(stderr, "  %-7s instructions per run: direct %.0f, engine "
+                "%.0f, astermule %.0f\n", flows[w].title, v[MODE_DIRECT],
+                v[MODE_ENGINE], v[MODE_MULE]);
+    }
+    free(vg);
+}
+
 /* ---- the report ----------------------------------------------------- */
 
 typedef struct report {
@@ -2091,6 +2423,7 @@ typedef struct report {
     const mem_result *mem;
     const start_result *start;
     const parse_result *parse;
+    const instr_result *instr;
     double load_before; /* 1-minute load average when the run began */
     double elapsed_s;
     char date[64];
@@ -2148,8 +2481,8 @@ static void machine_notes(sbuf *md, const report *rp)
               "process): 0 when every call reuses a keep-alive "
               "connection. The direct client raises libcurl's idle "
               "connection cache (CURLMOPT_MAXCONNECTS) to one connection "
-              "per node and run slot; the engine keeps libcurl's default "
-              "of 4 per transfer in progress.\n");
+              "per node and run slot; the engine keeps up to 1,024 idle "
+              "connections (engine_config.max_idle_conns).\n");
     sb_printf(md, "- Clients: **direct** is a hand-written libcurl multi "
               "client on epoll (one thread) making the workflow's calls "
               "in dependency order, GET for entry nodes and POST with the "
@@ -2165,7 +2498,26 @@ static void machine_notes(sbuf *md, const report *rp)
               "clock, the same time as utime+stime in /proc/PID/stat at "
               "ns resolution), with the load generator's own CPU in the "
               "last column. Ratios are to the direct client in the same "
-              "row group.\n\n");
+              "row group.\n");
+    sb_printf(md, "- Instructions per run: counted by callgrind in the "
+              "client's process only, never the test services': for direct "
+              "and engine, `bench_engine --profile` collecting over %ld runs "
+              "one at a time (after 200 uncounted); for astermule, the "
+              "astermule process, its handling of the trigger's HTTP "
+              "request included, over two starts serving %ld and %ld runs, "
+              "the difference divided by %ld so that start-up and shutdown "
+              "cancel out. Unlike the CPU-time columns the count repeats "
+              "within a fraction of a percent from one run of the "
+              "benchmark to the next, whatever else the machine does; it "
+              "weighs every instruction alike and leaves out the kernel's "
+              "work in system calls.\n",
+              rp->instr->runs, rp->instr->mule_runs[0],
+              rp->instr->mule_runs[1],
+              rp->instr->mule_runs[1] - rp->instr->mule_runs[0]);
+    sb_printf(md, "- bench_floor, a server linked with exactly astermule's "
+              "libraries that answers every request \"ok\" and does nothing "
+              "else, is the floor of astermule's start-up time and idle "
+              "memory: the rest is astermule's own.\n\n");
     sb_printf(md, "Rerun with `bench/run.sh`, or after a build with "
               "`build/bin/bench_engine --out docs/benchmarks.md` "
               "(`--seconds S` per cell, `--quick` for a rough pass).\n\n");
@@ -2226,6 +2578,16 @@ static const char *mib(char *buf, size_t len, long kib)
     return buf;
 }
 
+/* "%.2f MiB" of a - b into buf, or "-" when either is unknown. */
+static const char *mib_minus(char *buf, size_t len, long a, long b)
+{
+    if (a <= 0 || b <= 0)
+        snprintf(buf, len, "-");
+    else
+        snprintf(buf, len, "%.2f MiB", (double)(a - b) / 1024);
+    return buf;
+}
+
 static void memory_rows(sbuf *md, const report *rp)
 {
     const mem_result *m = rp->mem;
@@ -2238,6 +2600,15 @@ static void memory_rows(sbuf *md, const report *rp)
     sb_printf(md, "| its private part (RssAnon; the rest is shared "
               "library pages) | %s |\n", mib(a, sizeof(a),
                                               m->anon_idle_kib));
+    sb_printf(md, "| bench_floor idle RSS after one request (astermule's "
+              "libraries alone) | %s |\n", mib(a, sizeof(a),
+                                               m->floor_idle_kib));
+    sb_printf(md, "| its private part (RssAnon) | %s |\n",
+              mib(a, sizeof(a), m->floor_anon_kib));
+    sb_printf(md, "| astermule's own idle RSS: astermule idle - floor "
+              "(RssAnon: the same difference) | %s (%s) |\n",
+              mib_minus(a, sizeof(a), m->rss_idle_kib, m->floor_idle_kib),
+              mib_minus(b, sizeof(b), m->anon_idle_kib, m->floor_anon_kib));
     sb_printf(md, "| RSS with %d diamond runs in flight (B delayed %d ms; "
               "%.0f in flight per /metrics) | %s |\n", BE_INFLIGHT_RUNS,
               rp->cfg->slow_ms, m->inflight_seen,
@@ -2272,9 +2643,22 @@ static void other_tables(sbuf *md, const report *rp)
         sb_printf(md, "| start-up: exec to first run answered (diamond), "
                   "median | %.2f ms |\n", s->first_run_ms);
     }
+    if (s->floor_n > 0)
+        sb_printf(md, "| start-up floor: bench_floor, exec to first "
+                  "`/healthz` answer, median of %d (max), interleaved with "
+                  "astermule's | %.2f ms (%.2f) |\n", s->floor_n,
+                  s->floor_ms, s->floor_max_ms);
+    if (s->n > 0 && s->floor_n > 0)
+        sb_printf(md, "| astermule's own start-up: astermule - floor, "
+                  "medians (astermule / floor) | %.2f ms (%.2fx) |\n",
+                  s->healthz_ms - s->floor_ms,
+                  ratio(s->healthz_ms, s->floor_ms));
     if (s->failures)
         sb_printf(md, "| start-ups that failed | **%d of %d** |\n",
                   s->failures, s->failures + s->n);
+    if (s->floor_failures)
+        sb_printf(md, "| bench_floor start-ups that failed | **%d of %d** "
+                  "|\n", s->floor_failures, s->floor_failures + s->floor_n);
     if (!p->ok) {
         sb_printf(md, "| parse+validate %zu-node DAG | **failed** |\n\n",
                   p->nodes);
@@ -2287,6 +2671,55 @@ static void other_tables(sbuf *md, const report *rp)
     sb_printf(md, "| parse+validate the same DAG as YAML (%zu KiB), median "
               "(min) | %.1f ms (%.1f) |\n\n", p->yaml_bytes / 1024,
               p->yaml_ms, p->yaml_min_ms);
+}
+
+/* v rounded, a comma every three digits, into buf; "not measured" when
+ * v < 0. */
+static const char *count_text(char *buf, size_t len, double v)
+{
+    char digits[32];
+    size_t n, k = 0;
+
+    if (v < 0) {
+        snprintf(buf, len, "not measured");
+        return buf;
+    }
+    n = (size_t)snprintf(digits, sizeof(digits), "%.0f", v);
+    for (size_t i = 0; i < n && k + 2 < len; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            buf[k++] = ',';
+        buf[k++] = digits[i];
+    }
+    buf[k] = '\0';
+    return buf;
+}
+
+static void instr_table(sbuf *md, const report *rp)
+{
+    const instr_result *ir = rp->instr;
+
+    sb_printf(md, "### Instructions per run (callgrind, one run at a "
+              "time)\n\n");
+    sb_printf(md, "| workflow | direct | engine | astermule | engine x "
+              "| astermule x |\n|---|---:|---:|---:|---:|---:|\n");
+    for (int w = 0; w < BE_N_FLOWS; w++) {
+        const double *v = ir->per_run[w];
+        char c[N_MODES][32], x[N_MODES][16];
+
+        for (int m = 0; m < N_MODES; m++) {
+            count_text(c[m], sizeof(c[m]), v[m]);
+            if (v[m] < 0 || v[MODE_DIRECT] <= 0)
+                snprintf(x[m], sizeof(x[m]), "-");
+            else
+                snprintf(x[m], sizeof(x[m]), "%.2f", v[m] / v[MODE_DIRECT]);
+        }
+        sb_printf(md, "| %s | %s | %s | %s | %s | %s |\n",
+                  rp->flows[w].title, c[MODE_DIRECT], c[MODE_ENGINE],
+                  c[MODE_MULE], x[MODE_ENGINE], x[MODE_MULE]);
+    }
+    if (!ir->have_valgrind)
+        sb_printf(md, "\nvalgrind was not on PATH: nothing was counted.\n");
+    sb_printf(md, "\n");
 }
 
 static int cell_ok(const result *r)
@@ -2357,6 +2790,49 @@ static const char *span_verdict(const span *sp, double limit, int upper)
                    upper ? sp->hi <= limit : sp->lo >= limit);
 }
 
+/* Instructions per run of mode m over those of direct, over the
+ * workflows; a workflow either side did not count is a failed one. */
+static span instr_span(const instr_result *ir, int m)
+{
+    span sp = {INFINITY, -INFINITY, 0, 0};
+
+    for (int w = 0; w < BE_N_FLOWS; w++) {
+        double d = ir->per_run[w][MODE_DIRECT], v = ir->per_run[w][m];
+
+        if (d <= 0 || v <= 0) {
+            sp.failed++;
+            continue;
+        }
+        sp.lo = fmin(sp.lo, v / d);
+        sp.hi = fmax(sp.hi, v / d);
+        sp.valid++;
+    }
+    return sp;
+}
+
+/* An instruction span as text, one figure when its ends print alike,
+ * the workflows not counted named. */
+static const char *instr_span_text(char *buf, size_t len, const span *sp)
+{
+    char lo[16], hi[16];
+    int n;
+
+    if (sp->valid == 0) {
+        snprintf(buf, len, "not measured");
+        return buf;
+    }
+    snprintf(lo, sizeof(lo), "%.2fx", sp->lo);
+    snprintf(hi, sizeof(hi), "%.2fx", sp->hi);
+    if (strcmp(lo, hi) == 0)
+        n = snprintf(buf, len, "%s", lo);
+    else
+        n = snprintf(buf, len, "%s to %s", lo, hi);
+    if (sp->failed > 0 && n >= 0 && (size_t)n < len)
+        snprintf(buf + n, len - (size_t)n, ", %d workflow%s not counted",
+                 sp->failed, sp->failed > 1 ? "s" : "");
+    return buf;
+}
+
 typedef struct ratio_target {
     const char *what;
     int level; /* index into levels, or -1 for every level */
@@ -2380,7 +2856,7 @@ static void targets_table(sbuf *md, const report *rp)
     const mem_result *m = rp->mem;
     const start_result *st = rp->start;
     const parse_result *p = rp->parse;
-    char buf[96];
+    char buf[96], lib[32];
 
     sb_printf(md, "### Against the targets\n\n");
     sb_printf(md, "| target | wanted | measured | verdict |\n"
@@ -2397,14 +2873,29 @@ static void targets_table(sbuf *md, const report *rp)
                       span_verdict(&sp, rt->limit, rt->upper));
         }
     }
-    sb_printf(md, "| astermule idle RSS | under 4 MiB | %s | %s |\n",
-              mib(buf, sizeof(buf), m->rss_idle_kib),
+    for (int mo = MODE_ENGINE; mo <= MODE_MULE; mo++) {
+        span sp = instr_span(rp->instr, mo);
+
+        sb_printf(md, "| CPU per run vs direct, instructions (callgrind), "
+                  "%s | at most %.2fx | %s | %s |\n", mode_names[mo],
+                  BE_INSTR_LIMIT, instr_span_text(buf, sizeof(buf), &sp),
+                  span_verdict(&sp, BE_INSTR_LIMIT, 1));
+    }
+    sb_printf(md, "| astermule idle RSS | under 4 MiB | %s (libraries "
+              "alone: %s) | %s |\n", mib(buf, sizeof(buf),
+                                           m->rss_idle_kib),
+              m->floor_idle_kib > 0 ? mib(lib, sizeof(lib),
+                                          m->floor_idle_kib) : "not measured",
               verdict(m->rss_idle_kib > 0, m->rss_idle_kib < 4096));
     sb_printf(md, "| memory per in-flight diamond run | under 16 KiB | "
               "%.1f KiB | %s |\n", m->per_run_bytes / 1024,
               verdict(m->ok, m->per_run_bytes < 16384));
-    sb_printf(md, "| start-up to first answer | under 10 ms | %.2f ms | "
-              "%s |\n", st->healthz_ms,
+    if (st->floor_n > 0)
+        snprintf(lib, sizeof(lib), "%.2f ms", st->floor_ms);
+    else
+        snprintf(lib, sizeof(lib), "not measured");
+    sb_printf(md, "| start-up to first answer | under 10 ms | %.2f ms "
+              "(libraries alone: %s) | %s |\n", st->healthz_ms, lib,
               verdict(st->n > 0 && st->failures == 0, st->healthz_ms < 10));
     sb_printf(md, "| parse+validate 10,000-node DAG | under 100 ms | JSON "
               "%.1f ms, YAML %.1f ms | %s |\n\n", p->json_ms, p->yaml_ms,
@@ -2472,14 +2963,89 @@ static void reading_conns(sbuf *md, const report *rp)
               "sides.\n", direct_max, worst, rp->flows[ww].title, levels[wl]);
 }
 
+/* The instruction counts beside the CPU-time target they stand in for. */
+static void reading_instr(sbuf *md, const report *rp)
+{
+    span e = instr_span(rp->instr, MODE_ENGINE);
+    span a = instr_span(rp->instr, MODE_MULE);
+    char eb[96], ab[96];
+
+    if (e.valid == 0 && a.valid == 0) {
+        sb_printf(md, "- Instructions per run were not counted (%s).\n",
+                  rp->instr->have_valgrind ? "every count failed" :
+                  "valgrind was not on PATH");
+        return;
+    }
+    sb_printf(md, "- Counted in instructions, one run at a time, the engine "
+              "in process executes %s of the direct client's per run "
+              "(target at most %.2fx: %s); astermule, its handling of the "
+              "trigger's HTTP request included, %s (%s). The counts leave "
+              "out the kernel's share and the machine's noise, both of "
+              "which the CPU-time columns carry.\n",
+              instr_span_text(eb, sizeof(eb), &e), BE_INSTR_LIMIT,
+              span_verdict(&e, BE_INSTR_LIMIT, 1),
+              instr_span_text(ab, sizeof(ab), &a),
+              span_verdict(&a, BE_INSTR_LIMIT, 1));
+}
+
+/* Idle memory, astermule's own share beside the floor, and per run. */
+static void reading_memory(sbuf *md, const report *rp)
+{
+    const mem_result *m = rp->mem;
+    char buf[32], lib[32], own[32];
+
+    sb_printf(md, "- astermule idles at %s RSS (target under 4 MiB: %s), "
+              "of which %.2f MiB is private (RssAnon) and the rest pages "
+              "of the shared libraries it maps. ",
+              mib(buf, sizeof(buf), m->rss_idle_kib),
+              verdict(m->rss_idle_kib > 0, m->rss_idle_kib < 4096),
+              (double)m->anon_idle_kib / 1024);
+    if (m->floor_idle_kib > 0 && m->rss_idle_kib > 0)
+        sb_printf(md, "bench_floor, the same libraries serving nothing, "
+                  "idles at %s (%.2f MiB private), which leaves %s to "
+                  "astermule itself. ",
+                  mib(lib, sizeof(lib), m->floor_idle_kib),
+                  (double)m->floor_anon_kib / 1024,
+                  mib_minus(own, sizeof(own), m->rss_idle_kib,
+                            m->floor_idle_kib));
+    else
+        sb_printf(md, "bench_floor's idle RSS was not measured. ");
+    sb_printf(md, "It holds %.1f KiB more per diamond run in flight "
+              "(target under 16 KiB: %s).\n", m->per_run_bytes / 1024,
+              verdict(m->ok, m->per_run_bytes < 16384));
+}
+
+/* Start-up beside the floor's, and the big DAG's parse time. */
+static void reading_startup(sbuf *md, const report *rp)
+{
+    const start_result *st = rp->start;
+    const parse_result *p = rp->parse;
+
+    sb_printf(md, "- It answers `/healthz` %.2f ms after exec (target "
+              "under 10 ms: %s)", st->healthz_ms,
+              verdict(st->n > 0 && st->failures == 0, st->healthz_ms < 10));
+    /* Medians of a few ms differ by noise too: within 5% of the floor
+     * there is nothing of astermule's own to tell apart. */
+    if (st->n > 0 && st->floor_n > 0 &&
+        st->healthz_ms > st->floor_ms * 1.05)
+        sb_printf(md, "; bench_floor, which only loads and initialises the "
+                  "same libraries, answers after %.2f ms, so %.2f ms of "
+                  "the start-up is astermule's own", st->floor_ms,
+                  st->healthz_ms - st->floor_ms);
+    else if (st->n > 0 && st->floor_n > 0)
+        sb_printf(md, "; bench_floor, which only loads and initialises the "
+                  "same libraries, answers after %.2f ms: astermule starts "
+                  "as fast as its libraries load, within the noise",
+                  st->floor_ms);
+    sb_printf(md, ". A 10,000-node DAG parses and validates in %.1f ms as "
+              "JSON and %.1f ms as YAML (target under 100 ms: %s).\n",
+              p->json_ms, p->yaml_ms,
+              verdict(p->ok, p->json_ms < 100 && p->yaml_ms < 100));
+}
+
 /* The plain-language reading: what the figures say against the targets. */
 static void reading(sbuf *md, const report *rp)
 {
-    const mem_result *m = rp->mem;
-    const start_result *st = rp->start;
-    const parse_result *p = rp->parse;
-    char buf[32];
-
     sb_printf(md, "### Reading\n\n");
     reading_ratio(md, rp, &ratio_targets[0], "Median latency, one run at a "
                   "time:", " The astermule figure also pays for the "
@@ -2490,23 +3056,10 @@ static void reading(sbuf *md, const report *rp)
                   "throughput is bounded by the total CPU spent per run.");
     reading_ratio(md, rp, &ratio_targets[2], "CPU per run, every cell:",
                   "");
+    reading_instr(md, rp);
     reading_conns(md, rp);
-    sb_printf(md, "- astermule idles at %s RSS (target under 4 MiB: %s), "
-              "of which %.2f MiB is its own (RssAnon) and the rest pages "
-              "of the shared libraries it maps; it holds %.1f KiB more per "
-              "diamond run in flight (target under 16 KiB: %s).\n",
-              mib(buf, sizeof(buf), m->rss_idle_kib),
-              verdict(m->rss_idle_kib > 0, m->rss_idle_kib < 4096),
-              (double)m->anon_idle_kib / 1024,
-              m->per_run_bytes / 1024,
-              verdict(m->ok, m->per_run_bytes < 16384));
-    sb_printf(md, "- It answers `/healthz` %.2f ms after exec (target "
-              "under 10 ms: %s). A 10,000-node DAG parses and validates in "
-              "%.1f ms as JSON and %.1f ms as YAML (target under 100 ms: "
-              "%s).\n", st->healthz_ms,
-              verdict(st->n > 0 && st->failures == 0, st->healthz_ms < 10),
-              p->json_ms, p->yaml_ms,
-              verdict(p->ok, p->json_ms < 100 && p->yaml_ms < 100));
+    reading_memory(md, rp);
+    reading_startup(md, rp);
     sb_printf(md, "- %s\n\n", any_failures(rp) ?
               "Some cells had failed or unfinished runs (in bold in the "
               "failed column); they are left out of the verdicts above." :
@@ -2519,6 +3072,7 @@ static void report_build(sbuf *md, const report *rp)
     machine_notes(md, rp);
     for (int w = 0; w < BE_N_FLOWS; w++)
         flow_table(md, rp, w);
+    instr_table(md, rp);
     other_tables(md, rp);
     targets_table(md, rp);
     reading(md, rp);
@@ -2672,11 +3226,14 @@ static const char usage[] =
     "\n"
     "Measures the engine, in process and as astermule, against a direct\n"
     "libcurl client on the diamond, six and ten node workflows at\n"
-    "concurrency 1, 4, 16 and 64; then astermule's memory and start-up,\n"
-    "and the parse time of a 10,000-node DAG. Prints a markdown report.\n"
+    "concurrency 1, 4, 16 and 64; then astermule's memory and start-up\n"
+    "beside bench_floor's (its libraries alone), the parse time of a\n"
+    "10,000-node DAG and, when valgrind is on PATH, each client's\n"
+    "instructions per run counted by callgrind. Prints a markdown report.\n"
     "\n"
-    "  --seconds S  measured seconds per cell (default 3)\n"
-    "  --quick      0.5 s cells and fewer repetitions: a rough pass\n"
+    "  --seconds S  measured seconds per cell (default 3, in 10 rounds)\n"
+    "  --quick      0.5 s cells, fewer repetitions and fewer runs under\n"
+    "               callgrind: a rough pass\n"
     "  --out FILE   also write the report as the '## Engine' section of\n"
     "               FILE (docs/benchmarks.md), keeping other sections\n"
     "  --profile CLIENT:WORKFLOW:RUNS\n"
@@ -2758,14 +3315,21 @@ static int parse_args(int argc, char **argv, bench_cfg *cfg)
 
     cfg->measure_s = seconds > 0 ? seconds : cfg->quick ? 0.5 : 3.0;
     cfg->warm_s = fmax(0.1, cfg->measure_s / 10);
-    cfg->rounds = cfg->measure_s >= 1.5 ? 3 : 1;
+
+    /* Many short rounds spread the machine's drift over the three clients
+     * best, but each adds a 0.1 s warm-up: at most ten, of 0.3 s or more. */
+    cfg->rounds = cfg->measure_s >= 1.5 ?
+        (int)fmin(10, floor(cfg->measure_s / 0.3 + 1e-9)) : 1;
     cfg->start_reps = cfg->quick ? 5 : 20;
     cfg->parse_reps = cfg->quick ? 3 : 10;
     cfg->slow_ms = cfg->quick ? 2000 : 3000;
+    cfg->cg_runs = cfg->quick ? 400 : 2000;
+    cfg->cg_mule_runs[0] = cfg->quick ? 100 : 200;
+    cfg->cg_mule_runs[1] = cfg->quick ? 400 : 1200;
     return 0;
 }
 
-/* The directory of this binary, where astermule and test-service are. */
+/* The directory of this binary, where the programs it starts are. */
 static int find_bindir(bench_cfg *cfg)
 {
     ssize_t n = readlink("/proc/self/exe", cfg->bindir,
@@ -2782,9 +3346,9 @@ static int find_bindir(bench_cfg *cfg)
     if (slash)
         *slash = '\0';
 
-    const char *need[] = {"astermule", "test-service"};
+    const char *need[] = {"astermule", "test-service", "bench_floor"};
 
-    for (size_t k = 0; k < 2; k++) {
+    for (size_t k = 0; k < sizeof(need) / sizeof(need[0]); k++) {
         char *p = xasprintf("%s/%s", cfg->bindir, need[k]);
         int ok = access(p, X_OK) == 0;
 
@@ -2863,8 +3427,9 @@ int main(int argc, char **argv)
     mem_result mem;
     start_result start;
     parse_result parse;
+    instr_result instr;
     report rp = {.cfg = &cfg, .flows = flows, .res = cells, .mem = &mem,
-                 .start = &start, .parse = &parse};
+                 .start = &start, .parse = &parse, .instr = &instr};
     sbuf md = {0};
     char err[512];
     int rc = 1, nflows = 0;
@@ -2912,6 +3477,8 @@ int main(int argc, char **argv)
     bench_startup(&flows[0], &cfg, &start);
     fprintf(stderr, "bench_engine: parsing a %d-node DAG\n", BE_BIG_NODES);
     bench_parse(&cfg, &parse);
+    fprintf(stderr, "bench_engine: instructions per run under callgrind\n");
+    bench_instructions(flows, &cfg, &instr);
 
     rp.elapsed_s = (double)(now_ns() - t0) / 1e9;
     report_build(&md, &rp);

@@ -8,7 +8,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 cmake -S . -B build >/dev/null
-cmake --build build -j2 --target bench_engine astermule test-service
+cmake --build build -j2 --target bench_engine bench_floor astermule \
+    test-service
+
+# Instructions per run are counted only with valgrind at hand.
+if ! command -v valgrind >/dev/null; then
+    echo "run.sh: valgrind is not on PATH; the instructions per run will" \
+         "read 'not measured'" >&2
+fi
 
 # The figures mean most on a quiet machine: say so when it is not.
 load=$(cut -d' ' -f1 /proc/loadavg)
