@@ -35,6 +35,7 @@
 
 #include "jmerge.h"
 #include "jw.h"
+#include "jx.h"
 #include "log.h"
 
 #define SUBSYS "engine"
@@ -45,6 +46,9 @@
 /* After this many runs were in flight at once, the first moment with
  * none gives the freed memory back to the system (malloc_trim). */
 #define ENGINE_TRIM_AFTER 256
+
+/* How much of a URL a message shows. */
+#define URL_SHOWN 200
 
 /* How much of a failed answer's body goes into the node's error. */
 #define ERROR_BODY_PREFIX 200
@@ -79,6 +83,7 @@ typedef struct call {
     size_t len;
     size_t cap;
     int too_big;
+    int cut;                /* a failed answer's start was kept, no more */
     char errbuf[CURL_ERROR_SIZE];
 } call;
 
@@ -310,6 +315,18 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
     call *c = ud;
     size_t n = size * nmemb;
     size_t limit = c->run->e->cfg.max_body_bytes;
+    long status = 0;
+
+    /* A failed answer is only quoted: once its start is in, the rest
+     * need not be read, however large. */
+    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200 || status > 299) {
+        limit = ERROR_BODY_PREFIX + 1;
+        if (n > limit - c->len) {
+            n = limit - c->len;
+            c->cut = 1;
+        }
+    }
 
     if (n > limit - c->len) {
         c->too_big = 1;
@@ -337,7 +354,9 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
     memcpy(c->body + c->len, data, n);
     c->len += n;
     c->body[c->len] = '\0';
-    return n;
+
+    /* Returning less than given ends the transfer with a write error. */
+    return c->cut ? 0 : size * nmemb;
 }
 
 /* ---- run state ---------------------------------------------------- */
@@ -360,8 +379,43 @@ static char *str_printf(const char *fmt, ...)
     return s;
 }
 
-/* Marks every node downstream of failed node f as skipped. The walk uses
- * an explicit stack: a 10,000-node chain must not exhaust the C stack. */
+/*
+ * The URL as messages show it: a user name and password in it become
+ * "***" (results end up in logs, Astro statuses and Events), and past
+ * URL_SHOWN bytes it is cut with "...". Returns out.
+ */
+static const char *url_shown(const char *url, char *out, size_t outlen)
+{
+    const char *auth = strstr(url, "://");
+    const char *at = NULL;
+    size_t used = 0;
+
+    if (auth) {
+        auth += 3;
+        size_t end = strcspn(auth, "/?#");
+
+        at = memchr(auth, '@', end);
+    }
+
+    /* scheme:// + *** + from the '@' on, or the whole URL. */
+    int n = at ? snprintf(out, outlen, "%.*s***%s", (int)(auth - url), url,
+                          at)
+               : snprintf(out, outlen, "%s", url);
+
+    used = n < 0 ? 0 : (size_t)n;
+    if (used >= outlen && outlen > 4)
+        memcpy(out + outlen - 4, "...", 4);
+    return out;
+}
+
+/*
+ * Marks every node downstream of failed node f as skipped. A node below
+ * several failed ones names the first of them in declaration order, not
+ * the first to fail in time, so that the same failures always read the
+ * same. The walk uses an explicit stack: a 10,000-node chain must not
+ * exhaust the C stack; a node is pushed only when it changes, at most
+ * once per call.
+ */
 static void skip_downstream(run *r, size_t f)
 {
     const wf_workflow *wf = r->wf;
@@ -382,13 +436,16 @@ static void skip_downstream(run *r, size_t f)
             size_t s = n->succs[k];
             node_run *nr = &r->nodes[s];
 
-            if (nr->state != NS_WAITING)
+            if (nr->state == NS_WAITING) {
+                nr->state = NS_SKIPPED;
+                r->unsettled--;
+            } else if (nr->state != NS_SKIPPED || nr->blame <= f) {
                 continue;
-            nr->state = NS_SKIPPED;
+            }
             nr->blame = f;
+            free(nr->error);
             nr->error = str_printf("skipped: depends on failed node %s",
                                    wf->nodes[f].name);
-            r->unsettled--;
             stack[top++] = s;
         }
     }
@@ -655,6 +712,7 @@ static void call_put(engine *e, call *c)
     c->body = NULL;
     c->len = c->cap = 0;
     c->too_big = 0;
+    c->cut = 0;
     if (e->n_idle >= e->cfg.max_idle_calls)
         goto release;
     if (p->n_idle == p->cap_idle) {
@@ -727,10 +785,13 @@ static void attempt_start(run *r, size_t i)
     CURLMcode mc = curl_multi_add_handle(e->multi, c->easy);
 
     if (mc != CURLM_OK) {
+        char shown[URL_SHOWN + 1];
+
         nr->call = NULL;
         call_put(e, c);
         node_fail(r, i, str_printf("cannot start the request to %s: %s",
-                                   n->url, curl_multi_strerror(mc)));
+                                   url_shown(n->url, shown, sizeof(shown)),
+                                   curl_multi_strerror(mc)));
     }
 }
 
@@ -786,16 +847,23 @@ static void attempt_done(engine *e, call *c, CURLcode res)
         return;
     }
 
-    if (c->too_big) {
+    if (c->cut) {
+        char prefix[ERROR_BODY_PREFIX + 8];
+
+        body_prefix(c->body, c->len, prefix, sizeof(prefix));
+        msg = str_printf("HTTP %ld: %s", status, prefix);
+    } else if (c->too_big) {
         msg = str_printf("answer body exceeds the limit of %zu bytes",
                          e->cfg.max_body_bytes);
     } else if (res == CURLE_OPERATION_TIMEDOUT) {
         msg = str_printf("timed out after %ld ms", n->timeout_ms);
     } else if (res != CURLE_OK) {
+        char shown[URL_SHOWN + 1];
+
         /* libcurl's text may not name the system error; add it, so that
          * "connection refused" reads as such. */
         msg = str_printf("%s %s: %s%s%s%s", wf_action_name(n->action),
-                         n->url,
+                         url_shown(n->url, shown, sizeof(shown)),
                          c->errbuf[0] ? c->errbuf : curl_easy_strerror(res),
                          oserr ? " (" : "", oserr ? strerror((int)oserr) : "",
                          oserr ? ")" : "");
@@ -838,17 +906,27 @@ static void attempt_done(engine *e, call *c, CURLcode res)
 
 /* ---- results ------------------------------------------------------ */
 
-/* Writes body as JSON when it is JSON, else as a string. cJSON reprints
- * it rather than the body going in raw: cJSON accepts a few things JSON
- * does not ("+1", raw control characters), and the result must stay
- * valid for whoever reads it. */
-static void put_json_or_string(jw *w, const char *body, size_t len)
+/* Writes a single exit's body: JSON read exactly (jx.h) and reprinted
+ * compact, a string when it is not JSON, null when it is empty. Bytes
+ * that are not UTF-8 become U+FFFD either way. */
+static void put_exit_body(jw *w, const char *body, size_t len)
 {
-    cJSON *v = cJSON_ParseWithLength(body, len);
-    char *text = v ? cJSON_PrintUnformatted(v) : NULL;
+    size_t k = 0;
+    jx_error e;
+    cJSON *v;
+    char *text;
 
+    while (k < len && strchr(" \t\r\n", body[k]))
+        k++;
+    if (k == len) {
+        jw_null(w);
+        return;
+    }
+
+    v = jx_parse(body, len, &e);
+    text = v ? cJSON_PrintUnformatted(v) : NULL;
     if (text)
-        jw_json(w, text, strlen(text));
+        jw_json_utf8(w, text, strlen(text));
     else
         jw_str(w, body, len);
     free(text);
@@ -890,13 +968,14 @@ static char *put_data(jw *w, run *r)
     if (n == 0) {
         jw_null(w);
     } else if (n == 1) {
-        put_json_or_string(w, parts[0].body, parts[0].len);
+        put_exit_body(w, parts[0].body, parts[0].len);
     } else {
         char *merged = NULL;
         size_t mlen = 0, bad = (size_t)-1;
         char msg[256];
 
-        /* jmerge prints with cJSON: its text goes in as it is. */
+        /* jmerge's text is valid JSON in valid UTF-8: it goes in as it
+         * is. */
         if (jmerge_parts(parts, n, &merged, &mlen, msg, sizeof(msg),
                          &bad) == 0) {
             jw_json(w, merged, mlen);
@@ -1467,21 +1546,45 @@ fail:
     return NULL;
 }
 
-/* Ends a run that cannot go on: every unsettled node fails with why. */
-static void run_abort(run *r, const char *why)
+/* Why node nr did not finish when the engine stopped, keeping what its
+ * last attempt said; NULL when memory ran out. */
+static char *stopped_reason(const node_run *nr)
+{
+    if (nr->state == NS_RUNNING)
+        return str_printf("the engine stopped while attempt %d was in "
+                          "flight", nr->attempts);
+    if (nr->state == NS_BACKOFF)
+        return str_printf("the engine stopped before retrying; attempt %d "
+                          "had failed: %s", nr->attempts,
+                          nr->error ? nr->error : "unknown reason");
+    return str_printf("the engine stopped before the node ran");
+}
+
+/*
+ * Ends a run the engine is stopping: every unsettled node fails and says
+ * where it was. Upstream nodes go first (topological order), so that a
+ * node waiting below one in flight is skipped, naming it, rather than
+ * failed on its own.
+ */
+static void run_abort(run *r)
 {
     r->unsettled++; /* keeps r valid through the loop */
-    for (size_t i = 0; i < r->wf->n_nodes; i++) {
+    for (size_t k = 0; k < r->wf->n_nodes; k++) {
+        size_t i = r->wf->order[k];
         node_run *nr = &r->nodes[i];
+
+        if (nr->state != NS_WAITING && nr->state != NS_RUNNING &&
+            nr->state != NS_BACKOFF)
+            continue;
+
+        char *why = stopped_reason(nr);
 
         if (nr->state == NS_RUNNING && nr->call) {
             curl_multi_remove_handle(r->e->multi, nr->call->easy);
             call_free(nr->call);
             nr->call = NULL;
         }
-        if (nr->state == NS_WAITING || nr->state == NS_RUNNING ||
-            nr->state == NS_BACKOFF)
-            node_fail(r, i, str_printf("%s", why));
+        node_fail(r, i, why);
     }
     r->unsettled--;
     node_settled(r);
@@ -1501,7 +1604,7 @@ void engine_free(engine *e)
         drain_queue(e);
         e->n_timers = 0;
         while (e->runs)
-            run_abort(e->runs, "the engine stopped before the node ran");
+            run_abort(e->runs);
     }
 
     pools_free(e);

@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jw.h"
+#include "jx.h"
+
 /*
  * Up to this many key comparisons a plain scan of the destination beats
  * building an index; past it the index keeps merging two large objects
@@ -202,6 +205,10 @@ static const char *type_name(const cJSON *v)
         return "a boolean";
     if (cJSON_IsNull(v))
         return "null";
+
+    /* jx keeps numbers, and strings holding \u0000, as raw text. */
+    if (cJSON_IsRaw(v) && v->valuestring != NULL)
+        return v->valuestring[0] == '"' ? "a string" : "a number";
     return "not an object";
 }
 
@@ -238,39 +245,20 @@ static void set_err_syntax(char *err, size_t errlen, const jmerge_part *p,
 }
 
 /*
- * Parses one non-blank body that must hold exactly one JSON object.
- * Returns the object, or NULL with the reason in err.
+ * Parses one non-blank body that must hold exactly one JSON object, read
+ * exactly (see jx.h: numbers keep their digits). Returns the object, or
+ * NULL with the reason in err.
  */
 static cJSON *parse_object(const jmerge_part *p, char *err, size_t errlen)
 {
-    const char *end = NULL;
-    cJSON *v = cJSON_ParseWithLengthOpts(p->body, p->len, &end, 0);
-    size_t at;
+    jx_error e;
+    cJSON *v = jx_parse(p->body, p->len, &e);
 
-    /*
-     * cJSON leaves end on the failing spot, clamped to the last byte;
-     * out of memory is indistinguishable from bad syntax here.
-     */
     if (v == NULL) {
-        at = end != NULL ? (size_t)(end - p->body) : 0;
-        set_err_syntax(err, errlen, p, "syntax error", "near", at);
+        set_err_syntax(err, errlen, p, e.what, e.near ? "near" : "at",
+                       e.at);
         return NULL;
     }
-
-    /*
-     * A length-bounded parse stops after one value: the rest must be
-     * blank, or "{} junk" would pass.
-     */
-    at = (size_t)(end - p->body);
-    while (at < p->len && is_json_space(p->body[at]))
-        at++;
-    if (at < p->len) {
-        set_err_syntax(err, errlen, p, "unexpected data after the value", "at",
-                       at);
-        cJSON_Delete(v);
-        return NULL;
-    }
-
     if (!cJSON_IsObject(v)) {
         if (err != NULL && errlen > 0)
             snprintf(err, errlen, "is not a JSON object but %s", type_name(v));
@@ -362,8 +350,23 @@ int jmerge_parts(const jmerge_part *parts, size_t n, char **out,
         goto done;
     }
 
-    *out = text;
     *out_len = strlen(text);
+
+    /* cJSON passes on bytes that are not UTF-8; the node gets valid
+     * JSON, with U+FFFD in their place. */
+    if (!jw_utf8_valid(text, *out_len)) {
+        jw w;
+
+        jw_init(&w, *out_len + 16);
+        jw_json_utf8(&w, text, *out_len);
+        free(text);
+        text = jw_finish(&w, out_len);
+        if (text == NULL) {
+            set_err_oom(err, errlen, bad);
+            goto done;
+        }
+    }
+    *out = text;
     rc = 0;
 
 done:

@@ -8,6 +8,11 @@
  * concatenated; an empty body contributes nothing; a non-empty output that
  * is not a JSON object cannot be merged and fails the merge.
  *
+ * Outputs are read exactly and strictly (jx.h): numbers keep their text,
+ * strings holding \u0000 are kept whole, and what RFC 8259 does not
+ * allow fails the merge. The merged text is valid UTF-8: bytes of the
+ * outputs that are not become U+FFFD.
+ *
  * Nothing here keeps state; safe from any thread.
  */
 #ifndef ASTER_JMERGE_H

@@ -312,6 +312,56 @@ void jw_json(jw *w, const char *text, size_t len)
     put(w, text, len);
 }
 
+int jw_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    uint32_t cp;
+
+    while (i < len) {
+        size_t k;
+
+        if (u[i] < 0x80) {
+            i++;
+            continue;
+        }
+        k = jw_utf8_next(u + i, len - i, &cp);
+        if (k == 0)
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
+void jw_json_utf8(jw *w, const char *text, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)text;
+    size_t i = 0;
+
+    separate(w);
+    while (i < len && !w->failed) {
+        size_t run = i;
+        uint32_t cp;
+        size_t k;
+
+        while (run < len && u[run] < 0x80)
+            run++;
+        put(w, text + i, run - i);
+        i = run;
+        if (i == len)
+            break;
+
+        k = jw_utf8_next(u + i, len - i, &cp);
+        if (k == 0) {
+            put(w, "\xef\xbf\xbd", 3);
+            i++;
+        } else {
+            put(w, text + i, k);
+            i += k;
+        }
+    }
+}
+
 char *jw_finish(jw *w, size_t *len)
 {
     char *out;

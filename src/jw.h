@@ -69,6 +69,12 @@ void jw_ms(jw *w, int64_t ns);
  * for it (e.g. the output of cJSON_PrintUnformatted). */
 void jw_json(jw *w, const char *text, size_t len);
 
+/* The same for JSON text that may hold bytes which are not UTF-8 (cJSON
+ * passes them through from what it parsed): each such byte is written
+ * as U+FFFD. In valid JSON they can only sit inside strings, so the
+ * text stays valid. */
+void jw_json_utf8(jw *w, const char *text, size_t len);
+
 /* Returns the NUL-terminated document and its length in *len, or NULL
  * when the writer failed; the caller frees the text with free(). */
 char *jw_finish(jw *w, size_t *len);
@@ -80,5 +86,8 @@ void jw_free(jw *w);
  * stores the code point in *cp, or returns 0 for a malformed, overlong or
  * truncated sequence, a surrogate or a code point past U+10FFFF. */
 size_t jw_utf8_next(const unsigned char *s, size_t n, uint32_t *cp);
+
+/* 1 when s (len bytes) is valid UTF-8 throughout, 0 otherwise. */
+int jw_utf8_valid(const char *s, size_t len);
 
 #endif

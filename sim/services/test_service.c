@@ -82,6 +82,8 @@ typedef struct ts_knobs {
     int hang;
     int record;
     long long body_bytes; /* -1: echo the input instead */
+    const char *raw;      /* answer exactly these bytes; NULL: echo */
+    size_t raw_len;
 } ts_knobs;
 
 /* State of one /test request from its headers to its answer. */
@@ -172,6 +174,16 @@ static void read_knobs(ts_request *req, const ts_config *cfg,
     k->hang = 0;
     k->record = cfg->record;
     k->body_bytes = -1;
+    k->raw = NULL;
+    k->raw_len = 0;
+
+    /* Percent-decoded by libmicrohttpd, %00 included: any bytes at all,
+     * so a test can stage an answer no real JSON encoder would write. */
+    if (MHD_lookup_connection_value_n(conn, MHD_GET_ARGUMENT_KIND, "raw", 3,
+                                      &k->raw, &k->raw_len) != MHD_YES) {
+        k->raw = NULL;
+        k->raw_len = 0;
+    }
 
     if (knob_count(req, conn, "delay_ms", 0, TS_DELAY_MAX, &k->delay_ms))
         return;
@@ -480,6 +492,23 @@ static enum MHD_Result reply_padded(const ts_call *call, const ts_request *req)
     return ret;
 }
 
+/* Answers the raw knob's bytes as they are, labelled JSON whatever they
+ * hold. */
+static enum MHD_Result reply_raw(const ts_call *call, const ts_request *req)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        req->knobs.raw_len, (void *)req->knobs.raw, MHD_RESPMEM_MUST_COPY);
+    enum MHD_Result ret;
+
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "application/json");
+    ret = reply(call, req->knobs.status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result answer_test(const ts_call *call, ts_request *req)
 {
     char why[128];
@@ -505,6 +534,10 @@ static enum MHD_Result answer_test(const ts_call *call, ts_request *req)
     if (req->knobs.body_bytes >= 0) {
         cJSON_Delete(obj);
         return reply_padded(call, req);
+    }
+    if (req->knobs.raw != NULL) {
+        cJSON_Delete(obj);
+        return reply_raw(call, req);
     }
     if (obj == NULL && !req->knobs.record && is_2xx(req->knobs.status))
         return reply(call, req->knobs.status, call->svc->plain);

@@ -219,6 +219,17 @@ if [ ${#WRAP[@]} -eq 0 ]; then
 fi
 ok "body_bytes=256MiB streams without holding the body"
 
+# ---- raw --------------------------------------------------------------
+curl -sS -o "$TMP/raw" "http://127.0.0.1:$A/test?raw=%7B%22t%22%3A1%7D%20x%FF%00z" ||
+    fail "raw: curl failed"
+printf '{"t":1} x\377\000z' | cmp -s - "$TMP/raw" ||
+    fail "raw: got $(od -c "$TMP/raw" | head -2)"
+code=$(curl -sS -o "$TMP/raw" -w '%{http_code}' \
+    "http://127.0.0.1:$A/test?raw=&status=503")
+[ "$code" = 503 ] && [ ! -s "$TMP/raw" ] ||
+    fail "raw= with status=503: got $code and $(wc -c <"$TMP/raw") bytes"
+ok "raw answers exactly its bytes, NUL and non-UTF-8 included"
+
 # ---- bad input -------------------------------------------------------
 for q in delay_ms=abc delay_ms=-1 delay_ms= status=99 status=600 \
     status=abc status=150 body_bytes=-5 body_bytes=1 hang=2 record=x; do

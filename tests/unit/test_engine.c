@@ -503,12 +503,176 @@ static void test_free_with_runs_in_flight(void **state)
     assert_int_equal(o.done, 1);
     assert_false(o.healthy);
     assert_string_equal(jstr(o.doc, "nodes.B.state"), "failed");
-    assert_non_null(strstr(jstr(o.doc, "nodes.B.error"), "engine stopped"));
+    assert_string_equal(jstr(o.doc, "nodes.B.error"),
+                        "the engine stopped while attempt 1 was in flight");
     assert_string_equal(jstr(o.doc, "nodes.D.state"), "skipped");
+    assert_string_equal(jstr(o.doc, "nodes.D.skippedBecause"), "B");
 
     cJSON_Delete(o.doc);
     wf_free(wf);
     free(doc);
+}
+
+/* Stopped in backoff, a node keeps what its last attempt said; one that
+ * never started says so. */
+static void test_stop_keeps_last_error(void **state)
+{
+    char *doc = fmt("{\"nodes\":["
+                    "{\"name\":\"r\",\"retries\":3,"
+                    "\"url\":\"http://127.0.0.1:%d/test?status=503\"},"
+                    "{\"name\":\"w\",\"dependencies\":[\"r\"],"
+                    "\"url\":\"http://127.0.0.1:%d/test\"}]}",
+                    svc[SA].port, svc[SB].port);
+    wf_workflow *wf = parse(doc);
+    engine_config cfg;
+    char err[256];
+    outcome o = {0};
+
+    engine_config_default(&cfg);
+    cfg.backoff_ms = 60000; /* the first retry waits past the test */
+
+    engine *e = engine_new(&cfg, err, sizeof(err));
+
+    assert_int_equal(engine_submit(e, wf, NULL, 0, on_done, &o, NULL, err,
+                                   sizeof(err)), 0);
+    while (service_hits(&svc[SA]) < 1)
+        engine_step(e, 10);
+    for (int k = 0; k < 10; k++)
+        engine_step(e, 10);
+    engine_free(e);
+
+    assert_int_equal(o.done, 1);
+    assert_int_equal((int)jnum(o.doc, "nodes.r.attempts"), 1);
+    assert_non_null(strstr(jstr(o.doc, "nodes.r.error"),
+                           "the engine stopped before retrying; attempt 1 "
+                           "had failed: HTTP 503"));
+    assert_string_equal(jstr(o.doc, "nodes.w.state"), "skipped");
+    assert_string_equal(jstr(o.doc, "nodes.w.skippedBecause"), "r");
+    assert_int_equal(service_hits(&svc[SB]), 0);
+
+    cJSON_Delete(o.doc);
+    wf_free(wf);
+    free(doc);
+}
+
+/* Below two failed nodes a node names the first in declaration order,
+ * however the failures fall in time: here C fails at once (nothing
+ * listens) and B 30 ms later. */
+static void test_skipped_names_first_failed(void **state)
+{
+    char *doc = fmt("{\"nodes\":["
+                    "{\"name\":\"B\",\"url\":"
+                    "\"http://127.0.0.1:%d/test?status=500&delay_ms=30\"},"
+                    "{\"name\":\"C\",\"url\":\"http://127.0.0.1:1/\"},"
+                    "{\"name\":\"D\",\"dependencies\":[\"C\",\"B\"],"
+                    "\"url\":\"http://127.0.0.1:%d/test\"},"
+                    "{\"name\":\"E\",\"dependencies\":[\"D\"],"
+                    "\"url\":\"http://127.0.0.1:%d/test\"}]}",
+                    svc[SB].port, svc[SD].port, svc[SD].port);
+    wf_workflow *wf = parse(doc);
+
+    for (int k = 0; k < 5; k++) {
+        int healthy;
+        cJSON *r = run_with(wf, "{}", NULL, &healthy);
+
+        assert_false(healthy);
+        assert_string_equal(jstr(r, "nodes.D.skippedBecause"), "B");
+        assert_string_equal(jstr(r, "nodes.D.error"),
+                            "skipped: depends on failed node B");
+        assert_string_equal(jstr(r, "nodes.E.skippedBecause"), "B");
+        cJSON_Delete(r);
+    }
+    assert_int_equal(service_hits(&svc[SD]), 0);
+
+    wf_free(wf);
+    free(doc);
+}
+
+/* A failed answer is quoted from its start and not read further: a
+ * 100 MiB error page reads as HTTP 500, not as a body over the limit. */
+static void test_failed_answer_not_read_whole(void **state)
+{
+    char *doc = diamond("", "", "?status=500&body_bytes=104857600", "", "");
+    wf_workflow *wf = parse(doc);
+    int healthy;
+    cJSON *r = run_with(wf, "{}", NULL, &healthy);
+    const char *why = jstr(r, "nodes.C.error");
+
+    assert_false(healthy);
+    assert_int_equal(strncmp(why, "HTTP 500: {", 11), 0);
+    assert_non_null(strstr(why, "..."));
+    assert_null(strstr(why, "exceeds the limit"));
+    assert_true(jnum(r, "nodes.C.durationMs") < 2000);
+
+    cJSON_Delete(r);
+    wf_free(wf);
+    free(doc);
+}
+
+/* A user name and password in a URL never reach the result. */
+static void test_url_credentials_hidden(void **state)
+{
+    const char *doc = "{\"nodes\":[{\"name\":\"a\","
+                      "\"url\":\"http://admin:s3cret@127.0.0.1:1/x?q=1\"}]}";
+    wf_workflow *wf = parse(doc);
+    raw_outcome o = {0};
+    char err[256];
+    engine *e = engine_new(NULL, err, sizeof(err));
+
+    assert_int_equal(engine_submit(e, wf, NULL, 0, on_raw_done, &o, NULL,
+                                   err, sizeof(err)), 0);
+    while (!o.done)
+        engine_step(e, 1000);
+    engine_free(e);
+
+    assert_null(strstr(o.text, "s3cret"));
+    assert_null(strstr(o.text, "admin"));
+    assert_non_null(strstr(o.text, "http://***@127.0.0.1:1/x?q=1"));
+    free(o.text);
+    wf_free(wf);
+}
+
+/* The result's data of one exit: its JSON byte for byte in value (digits
+ * past 2^53, NUL in strings), valid UTF-8, a string when it is not JSON
+ * (trailing data included), null when it is empty. */
+static void test_exit_data_exact(void **state)
+{
+    static const struct {
+        const char *raw; /* percent-encoded answer */
+        const char *data;
+    } cases[] = {
+        {"%7B%22t%22%3A1700000000123456789%2C%22f%22%3A1.50%7D",
+         "\"data\":{\"t\":1700000000123456789,\"f\":1.50}"},
+        {"%7B%22s%22%3A%22a%5Cu0000b%22%7D", "\"data\":{\"s\":\"a\\u0000b\"}"},
+        {"%7B%22a%22%3A%22%FF%22%7D", "\"data\":{\"a\":\"\xef\xbf\xbd\"}"},
+        {"%7B%22a%22%3A1%7D%7B%7D", "\"data\":\"{\\\"a\\\":1}{}\""},
+        {"", "\"data\":null"},
+        {"%20%0A", "\"data\":null"},
+    };
+
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        char *doc = fmt("{\"nodes\":[{\"name\":\"x\","
+                        "\"url\":\"http://127.0.0.1:%d/test?raw=%s\"}]}",
+                        svc[SA].port, cases[k].raw);
+        wf_workflow *wf = parse(doc);
+        raw_outcome o = {0};
+        char err[256];
+        engine *e = engine_new(NULL, err, sizeof(err));
+
+        assert_int_equal(engine_submit(e, wf, NULL, 0, on_raw_done, &o,
+                                       NULL, err, sizeof(err)), 0);
+        while (!o.done)
+            engine_step(e, 1000);
+        engine_free(e);
+
+        if (!strstr(o.text, cases[k].data))
+            fail_msg("raw=%s: %s lacks %s", cases[k].raw, o.text,
+                     cases[k].data);
+        assert_true(valid_utf8(o.text, o.len));
+        free(o.text);
+        wf_free(wf);
+        free(doc);
+    }
 }
 
 static void test_max_runs(void **state)
@@ -688,6 +852,12 @@ int main(void)
         cmocka_unit_test_setup(test_exit_merge, reset_hits),
         cmocka_unit_test_setup(test_result_valid_utf8, reset_hits),
         cmocka_unit_test_setup(test_handles_reused, reset_hits),
+        cmocka_unit_test_setup(test_stop_keeps_last_error, reset_hits),
+        cmocka_unit_test_setup(test_skipped_names_first_failed, reset_hits),
+        cmocka_unit_test_setup(test_failed_answer_not_read_whole,
+                               reset_hits),
+        cmocka_unit_test_setup(test_url_credentials_hidden, reset_hits),
+        cmocka_unit_test_setup(test_exit_data_exact, reset_hits),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

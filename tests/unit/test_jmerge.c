@@ -213,6 +213,30 @@ static const own_case own_cases[] = {
      "is not valid JSON: syntax error near byte 0 (\"nope\")", 1},
     {"a bad part after an empty one", 2, {"", "{oops"}, NULL,
      "is not valid JSON", 1},
+    {"numbers keep their digits: past 2^53, past a double, as written", 2,
+     {"{\"t\":1700000000123456789,\"big\":1e400}",
+      "{\"f\":1.50,\"z\":-0,\"e\":2E+3,\"n\":[12345678901234567890]}"},
+     "{\"t\":1700000000123456789,\"big\":1e400,\"f\":1.50,\"z\":-0,"
+     "\"e\":2E+3,\"n\":[12345678901234567890]}", NULL, 0},
+    {"a string holding \\u0000 is kept whole", 2,
+     {"{\"s\":\"a\\u0000b\"}", "{\"t\":[\"\\u0000\"]}"},
+     "{\"s\":\"a\\u0000b\",\"t\":[\"\\u0000\"]}", NULL, 0},
+    {"an escaped backslash before u0000 is no NUL", 2,
+     {"{\"s\":\"\\\\u0000\"}", "{}"}, "{\"s\":\"\\\\u0000\"}", NULL, 0},
+    {"a key holding \\u0000 is refused, not folded into another", 2,
+     {"{\"a\\u0000b\":1}", "{\"a\\u0000c\":2}"}, NULL,
+     "is not valid JSON: an object key holding \\u0000 at byte 1", 0},
+    {"a leading zero is not JSON", 2, {"{}", "{\"a\":01}"}, NULL,
+     "is not valid JSON: a number not in JSON form at byte 5", 1},
+    {"a bare decimal point is not JSON", 2, {"{\"a\":1.}", "{}"}, NULL,
+     "a number not in JSON form", 0},
+    {"a raw control character in a string is not JSON", 2,
+     {"{\"a\":\"x\ty\"}", "{}"}, NULL,
+     "a raw control character in a string at byte 7", 0},
+    {"bytes that are not UTF-8 become U+FFFD", 2,
+     {"{\"a\":\"\xff\"}", "{\"b\":\"\xe2\x82\",\"c\":\"\xc3\xa9\"}"},
+     "{\"a\":\"\xef\xbf\xbd\",\"b\":\"\xef\xbf\xbd\xef\xbf\xbd\","
+     "\"c\":\"\xc3\xa9\"}", NULL, 0},
 };
 /* clang-format on */
 
