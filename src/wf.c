@@ -19,6 +19,7 @@ void wf_limits_default(wf_limits *lim)
     lim->max_deps = 1000;
     lim->max_timeout_ms = 3600L * 1000;
     lim->max_retries = 10;
+    lim->max_url_bytes = 8192;
 }
 
 /* ---- problems ---- */

@@ -43,6 +43,11 @@ typedef enum wf_node_type {
 
 /* Defaults of semantics.md section 3. */
 #define WF_DEFAULT_TIMEOUT_MS 30000L
+
+/* The shortest timeout accepted: below it libcurl's own timers decide
+ * (a 1 ms timeout fired after about 200 ms), so it would not mean what
+ * it says. */
+#define WF_MIN_TIMEOUT_MS 10L
 #define WF_DEFAULT_RETRIES 0
 
 typedef struct wf_node {
@@ -52,10 +57,12 @@ typedef struct wf_node {
     wf_node_type type;
     wf_action action;  /* explicit, or GET for entry nodes, else POST */
     int action_given;  /* 1 when the document named the action */
-    char *url;         /* absolute http(s) URL; NULL for stars */
+    char *url;         /* absolute http(s) URL libcurl accepts; NULL
+                          for stars */
     char *image;       /* docker stars; NULL otherwise */
     int port;          /* docker stars: 1-65535; 0 when absent */
-    char *target;      /* docker stars: path starting with '/' */
+    char *target;      /* docker stars: path starting with '/' that
+                          makes a URL after http://host:port */
     long timeout_ms;   /* per attempt; WF_DEFAULT_TIMEOUT_MS if absent */
     int retries;       /* extra attempts after a failure */
     size_t *deps;      /* indices of predecessors, in declared order */
@@ -83,10 +90,18 @@ typedef struct wf_limits {
     size_t max_deps;       /* dependencies of one node */
     long max_timeout_ms;   /* largest per-node timeout accepted */
     int max_retries;       /* largest per-node retries accepted */
+    size_t max_url_bytes;  /* a DAG url; a star target gets this less
+                              WF_TARGET_ROOM, the room the controller
+                              needs for http://host:port before it */
 } wf_limits;
 
+/* Bytes of max_url_bytes kept for "http://<address>:<port>" in front of a
+ * star target, so the URL the controller builds passes the engine's own
+ * max_url_bytes: "http://", a bracketed IPv6 address and ":65535". */
+#define WF_TARGET_ROOM 64
+
 /* Fills *lim with the defaults: 16 MiB, 20,000 nodes, 253-byte names,
- * 1,000 dependencies, 1 hour timeouts, 10 retries. */
+ * 1,000 dependencies, 1 hour timeouts, 10 retries, 8,192-byte URLs. */
 void wf_limits_default(wf_limits *lim);
 
 typedef struct wf_problem {

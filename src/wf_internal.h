@@ -5,7 +5,8 @@
  *   wf_syntax.c  text -> cJSON tree (JSON directly, YAML through events);
  *   wf_tree.c    checks every object of the tree (duplicate keys, NUL in
  *                keys, nesting) whatever the form;
- *   wf_model.c   detects the form and reads each node's fields;
+ *   wf_model.c   detects the form and reads each node's fields, with
+ *                wf_url.c for urls and targets;
  *   wf_graph.c   resolves names and dependencies, orders the nodes.
  * Every stage reports through one wf_ctx and keeps going after a problem,
  * so the caller gets all of them at once.
@@ -153,7 +154,8 @@ const char *wf_type_name(const cJSON *item);
 /* Stage 1: parses text into *root. Returns 0, or -1 with a problem. */
 int wf_syntax_parse(wf_ctx *c, const char *text, size_t len, cJSON **root);
 
-/* Stage 2: duplicate keys, NUL in keys, nesting. */
+/* Stage 2: duplicate keys, NUL in keys; nesting, should a tree deeper
+ * than the syntax stage allows ever reach it. */
 void wf_tree_check(wf_ctx *c, const cJSON *root);
 
 /* What the model stage hands to the graph stage for node i. */
@@ -179,6 +181,22 @@ typedef struct wf_owned {
  * document has no list of nodes to go on with. */
 int wf_model_build(wf_ctx *c, const cJSON *root, wf_owned *o,
                    wf_pending **pend);
+
+/*
+ * Checks a DAG node's url (len bytes, NUL-terminated): at most
+ * max_url_bytes, absolute http or https with a host and a valid port,
+ * accepted by libcurl's URL parser as a transfer would parse it, with an
+ * ASCII host. Returns 0, or -1 after reporting the first problem at path.
+ */
+int wf_url_check(wf_ctx *c, const char *path, const char *u, size_t len);
+
+/*
+ * Checks a docker star's target (len bytes, NUL-terminated): starts with
+ * '/', at most max_url_bytes less WF_TARGET_ROOM, no space or control
+ * character, and forms a URL libcurl accepts after http://host:port.
+ * Returns 0, or -1 after reporting the first problem at path.
+ */
+int wf_target_check(wf_ctx *c, const char *path, const char *t, size_t len);
 
 /* Stage 4: names, dependencies, successors, order, exits, cycles and the
  * default actions. */

@@ -302,129 +302,7 @@ static int check_printable(wf_ctx *c, const char *path, const char *what,
     return -1;
 }
 
-/* ---- URLs and durations ---- */
-
-static int scheme_char(char ch, int first)
-{
-    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'))
-        return 1;
-    return !first &&
-           ((ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == '.');
-}
-
-/* Checks the authority of an http(s) URL: optional user info, a host
- * (name, IPv4 or [IPv6]) and an optional port 1-65535. */
-static int check_authority(wf_ctx *c, const char *path, const char *url,
-                           const char *a, size_t n)
-{
-    char q[WF_QUOTE_BUF];
-    char uq[WF_QUOTE_BUF];
-    const char *at_sign = NULL;
-    const char *host;
-    const char *port = NULL;
-    size_t hlen;
-
-    for (size_t i = 0; i < n; i++) {
-        if (a[i] == '@')
-            at_sign = a + i;
-    }
-    host = at_sign ? at_sign + 1 : a;
-    hlen = n - (size_t)(host - a);
-    if (hlen > 0 && host[0] == '[') {
-        const char *close = memchr(host, ']', hlen);
-
-        if (close == NULL) {
-            wf_ctx_problem(c, path, "url '%s' has an unclosed '['",
-                           wf_quotes(uq, url));
-            return -1;
-        }
-        if (close + 1 < host + hlen) {
-            if (close[1] != ':') {
-                wf_ctx_problem(c, path, "url '%s' has text after its host",
-                               wf_quotes(uq, url));
-                return -1;
-            }
-            port = close + 2;
-        }
-    } else {
-        const char *colon = memchr(host, ':', hlen);
-
-        if (colon != NULL)
-            port = colon + 1;
-    }
-    if (hlen == 0 || host[0] == ':') {
-        wf_ctx_problem(c, path, "url '%s' has no host", wf_quotes(uq, url));
-        return -1;
-    }
-    if (port != NULL) {
-        size_t plen = n - (size_t)(port - a);
-        long v = 0;
-
-        for (size_t i = 0; i < plen && v <= 65535; i++)
-            v = isdigit((unsigned char)port[i]) ? v * 10 + (port[i] - '0')
-                                                : 100000;
-        if (plen == 0 || v < 1 || v > 65535) {
-            wf_ctx_problem(c, path,
-                           "url port '%s' is not a number from 1 to 65535",
-                           wf_quote(q, port, plen, 0));
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/*
- * Only http and https reach the network: libcurl speaks many more
- * protocols (file, ftp, gopher...) and a workflow must not be a way to
- * read the engine's files or reach other services.
- */
-static int check_url(wf_ctx *c, const char *path, const char *u, size_t len)
-{
-    char q[WF_QUOTE_BUF];
-    size_t i = 0;
-    size_t auth;
-    size_t end;
-
-    for (size_t k = 0; k < len; k++) {
-        unsigned char ch = (unsigned char)u[k];
-
-        if (ch <= 0x20 || ch == 0x7f) {
-            wf_ctx_problem(c, path,
-                           "url '%s' contains a space or control character "
-                           "at byte %zu",
-                           wf_quote(q, u, len, 0), k);
-            return -1;
-        }
-    }
-    while (i < len && scheme_char(u[i], i == 0))
-        i++;
-    if (i == 0 || i == len || u[i] != ':' ||
-        (i + 1 < len && isdigit((unsigned char)u[i + 1]))) {
-        wf_ctx_problem(c, path,
-                       "url '%s' is not absolute: write it as http://host"
-                       "/path or https://host/path",
-                       wf_quote(q, u, len, 0));
-        return -1;
-    }
-    if (!(i == 4 && strncasecmp(u, "http", 4) == 0) &&
-        !(i == 5 && strncasecmp(u, "https", 5) == 0)) {
-        wf_ctx_problem(c, path,
-                       "url scheme '%s' is refused; only http and https "
-                       "are allowed",
-                       wf_quote(q, u, i, 0));
-        return -1;
-    }
-    if (len - i < 3 || u[i + 1] != '/' || u[i + 2] != '/') {
-        wf_ctx_problem(c, path, "url '%s' has no host: write %.*s://host/",
-                       wf_quote(q, u, len, 0), (int)i, u);
-        return -1;
-    }
-    auth = i + 3;
-    end = auth;
-    while (end < len && u[end] != '/' && u[end] != '?' && u[end] != '#')
-        end++;
-    return check_authority(c, path, u, u + auth, end - auth);
-}
+/* ---- durations ---- */
 
 /* The unit at s, in milliseconds, and its length; 0 when unknown. */
 static unsigned long long duration_unit(const char *s, size_t n, size_t *ulen)
@@ -600,8 +478,8 @@ static void read_timeout(reader *r)
         return;
     at(r, "timeout");
     if (cJSON_IsNumber(it)) {
-        if (get_int(r->c, it, r->path, "timeout", 1, (double)max,
-                    "max_timeout_ms", &v) == 0)
+        if (get_int(r->c, it, r->path, "timeout", WF_MIN_TIMEOUT_MS,
+                    (double)max, "max_timeout_ms", &v) == 0)
             r->node->timeout_ms = (long)v;
         return;
     }
@@ -618,9 +496,10 @@ static void read_timeout(reader *r)
     if (why != NULL)
         wf_ctx_problem(r->c, r->path, "timeout '%s' %s", wf_quote(q, s, len, 0),
                        why);
-    else if (ms == 0)
-        wf_ctx_problem(r->c, r->path, "timeout '%s' must be more than 0",
-                       wf_quote(q, s, len, 0));
+    else if (ms < WF_MIN_TIMEOUT_MS)
+        wf_ctx_problem(r->c, r->path, "timeout '%s' is under the shortest "
+                       "accepted, %ld ms", wf_quote(q, s, len, 0),
+                       WF_MIN_TIMEOUT_MS);
     else if (max < 0 || ms > (unsigned long long)max)
         wf_ctx_problem(r->c, r->path,
                        "timeout '%s' is over the limit of %ld ms "
@@ -679,7 +558,7 @@ static void read_dag_node(reader *r)
     read_action(r);
     r->node->url = read_text(r, "url", 1, "");
     if (r->node->url != NULL)
-        check_url(r->c, r->path, r->node->url, strlen(r->node->url));
+        wf_url_check(r->c, r->path, r->node->url, strlen(r->node->url));
     read_deps(r);
     read_timeout(r);
     read_retries(r);
@@ -713,12 +592,11 @@ static void read_docker(reader *r)
     r->node->target = read_text(r, "target", 1, why);
     if (r->node->target != NULL) {
         const char *s = r->node->target;
+        size_t len = strlen(s);
 
-        if (s[0] != '/')
-            wf_ctx_problem(r->c, r->path, "target '%s' must start with '/'",
-                           wf_quotes(q, s));
-        else
-            check_printable(r->c, r->path, "target", s, strlen(s));
+        /* Broken UTF-8 is left to check_printable, which names it. */
+        if (wf_target_check(r->c, r->path, s, len) == 0)
+            check_printable(r->c, r->path, "target", s, len);
     }
 }
 

@@ -25,6 +25,7 @@ typedef struct syn_error {
     size_t col;
     int set;
     int empty; /* nothing but comments: not a syntax error as such */
+    int deep;  /* nested past WF_MAX_DEPTH: reported whatever the syntax */
 } syn_error;
 
 /* Line and column (both from 1, columns in characters) of byte pos. */
@@ -53,6 +54,21 @@ static void locate(const char *text, size_t len, size_t pos, size_t *line,
 static int is_space(char ch)
 {
     return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
+/* Records that a list or mapping opened at line, col is one level past
+ * WF_MAX_DEPTH. */
+static void deep_error(syn_error *e, size_t line, size_t col, int is_map)
+{
+    e->set = 1;
+    e->deep = 1;
+    e->line = line;
+    e->col = col;
+    snprintf(e->what, sizeof(e->what),
+             "the document nests deeper than %d levels: the %s at line "
+             "%zu, column %zu is level %d",
+             WF_MAX_DEPTH, is_map ? "object" : "list", line, col,
+             WF_MAX_DEPTH + 1);
 }
 
 /* ---- JSON ---- */
@@ -221,10 +237,44 @@ static void json_error(const char *text, size_t len, size_t pos, syn_error *e)
              wf_quote(near, text + pos, n, 1));
 }
 
+/*
+ * Finds the first bracket that opens a level past WF_MAX_DEPTH, counting
+ * brackets outside strings. Exact for any text that is JSON up to that
+ * bracket, which is all the caller relies on. Returns 1 and its offset in
+ * *pos, or 0 when the text stays within the limit.
+ */
+static int json_too_deep(const char *text, size_t len, size_t *pos)
+{
+    size_t depth = 0;
+    size_t i = 0;
+
+    while (i < len) {
+        char ch = text[i];
+
+        if (ch == '"') {
+            for (i++; i < len && text[i] != '"'; i++) {
+                if (text[i] == '\\')
+                    i++;
+            }
+        } else if (ch == '[' || ch == '{') {
+            if (++depth > WF_MAX_DEPTH) {
+                *pos = i;
+                return 1;
+            }
+        } else if ((ch == ']' || ch == '}') && depth > 0) {
+            depth--;
+        }
+        i++;
+    }
+    return 0;
+}
+
 static cJSON *parse_json(wf_ctx *c, const char *text, size_t len, syn_error *e)
 {
     const char *end = NULL;
     cJSON *root;
+    size_t deep_at = 0;
+    int deep = json_too_deep(text, len, &deep_at);
     size_t pos;
 
     /*
@@ -235,8 +285,26 @@ static cJSON *parse_json(wf_ctx *c, const char *text, size_t len, syn_error *e)
      * reads it; a cJSON built without the global would remove it.
      */
     root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    pos = end != NULL && end >= text ? (size_t)(end - text) : 0;
+
+    /*
+     * cJSON stops where the text stops being JSON, or at its own nesting
+     * limit of 1000 with an error that does not say so. When it got past
+     * the bracket beyond our limit (or to it, as the last byte, when the
+     * text ran out), that bracket is the problem: the text up to it is
+     * JSON, and no YAML reading nests it less. A bracket after the end of
+     * the value is only text after the end.
+     */
+    if (deep && (pos > deep_at || (pos == deep_at && deep_at + 1 == len))) {
+        size_t line;
+        size_t col;
+
+        cJSON_Delete(root);
+        locate(text, len, deep_at, &line, &col);
+        deep_error(e, line, col, text[deep_at] == '{');
+        return NULL;
+    }
     if (root == NULL) {
-        pos = end != NULL && end >= text ? (size_t)(end - text) : 0;
         json_error(text, len, pos, e);
         return NULL;
     }
@@ -540,8 +608,8 @@ static int yb_open(ybuild *b, const yaml_event_t *ev, int is_map)
         return -1;
     }
     if (b->depth == WF_MAX_DEPTH) {
-        yerr(b, ev->start_mark, "%s",
-             "the document nests deeper than 64 levels");
+        deep_error(b->e, ev->start_mark.line + 1, ev->start_mark.column + 1,
+                   is_map);
         return -1;
     }
     item = is_map ? cJSON_CreateObject() : cJSON_CreateArray();
@@ -724,6 +792,10 @@ int wf_syntax_parse(wf_ctx *c, const char *text, size_t len, cJSON **root)
         *root = parse_json(c, text, len, &je);
         if (*root != NULL || c->oom)
             return *root != NULL ? 0 : -1;
+        if (je.deep) {
+            wf_ctx_problem(c, "", "%s", je.what);
+            return -1;
+        }
     }
     *root = parse_yaml(c, text, len, &ye);
     if (*root != NULL)
@@ -733,7 +805,12 @@ int wf_syntax_parse(wf_ctx *c, const char *text, size_t len, cJSON **root)
 
     /* parse_yaml may have recorded strings of a tree it then dropped. */
     wf_nulset_free(&c->nuls);
-    if (je.set)
+
+    /* Too deep is too deep in either syntax; the JSON error would only
+     * hide the reason. */
+    if (ye.deep)
+        wf_ctx_problem(c, "", "%s", ye.what);
+    else if (je.set)
         wf_ctx_problem(c, "",
                        "the document could not be parsed as JSON: %s at "
                        "line %zu, column %zu",

@@ -2,7 +2,9 @@
  * wf_tree: checks that hold for every object of a document, whatever its
  * form: no key twice in one object (cJSON and libyaml both keep
  * duplicates, and the model builder would silently read the first), no
- * key cut short by a NUL, no nesting past WF_MAX_DEPTH.
+ * key cut short by a NUL. Both syntaxes refuse nesting past WF_MAX_DEPTH
+ * while parsing; the walk checks it again because its recursion relies
+ * on it.
  */
 #include "wf_internal.h"
 

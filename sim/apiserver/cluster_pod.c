@@ -30,6 +30,9 @@
 #define PROBE_MS 100
 #define MAX_MOUNTS 16
 
+/* A kubelet keeps a pod's hostname a DNS label: 63 characters at most. */
+#define HOSTNAME_MAX 63
+
 extern char **environ;
 
 static const store_ref pods_ref = {"", "v1", "pods", NULL, NULL, NULL};
@@ -270,6 +273,25 @@ static void add_arg(argvec *av, const char *arg, const mount *mounts,
     av_add(av, arg);
 }
 
+/*
+ * The hostname a kubelet gives a pod's containers: the pod name, cut to
+ * 63 characters when longer, without the '-' and '.' the cut may leave at
+ * its end, so it stays a valid name. Pod names of a Deployment with a
+ * long name run past that, and the processes must cope like real ones.
+ */
+static void pod_hostname(const char *pod, char out[HOSTNAME_MAX + 1])
+{
+    size_t n = strlen(pod);
+
+    if (n > HOSTNAME_MAX) {
+        n = HOSTNAME_MAX;
+        while (n > 1 && (pod[n - 1] == '-' || pod[n - 1] == '.'))
+            n--;
+    }
+    memcpy(out, pod, n);
+    out[n] = '\0';
+}
+
 static const char *field_ref(const kpod *kp, const char *path)
 {
     if (strcmp(path, "metadata.name") == 0)
@@ -288,10 +310,12 @@ static const char *field_ref(const kpod *kp, const char *path)
 static void build_env(const kpod *kp, const cJSON *ctr, argvec *env)
 {
     const cJSON *e;
+    char host[HOSTNAME_MAX + 1];
     char buf[4096];
 
     av_add(env, "PATH=/usr/local/bin:/usr/bin:/bin");
-    snprintf(buf, sizeof(buf), "HOSTNAME=%s", kp->name);
+    pod_hostname(kp->name, host);
+    snprintf(buf, sizeof(buf), "HOSTNAME=%s", host);
     av_add(env, buf);
     /* Sanitizer settings follow the apiserver into its children. */
     for (char **p = environ; *p; p++)
@@ -353,6 +377,7 @@ static void build_argv(cluster *c, kpod *kp, const cJSON *ctr,
 {
     const cJSON *ports = cJSON_GetObjectItemCaseSensitive(ctr, "ports");
     const cJSON *a;
+    char host[HOSTNAME_MAX + 1];
     char buf[PATH_MAX];
     int port = 80;
 
@@ -372,8 +397,11 @@ static void build_argv(cluster *c, kpod *kp, const cJSON *ctr,
         av_add(av, kp->ip);
         av_add(av, "--port");
         av_add(av, buf);
+        /* test-service answers with its host name, which a real
+           container takes from the kubelet. */
+        pod_hostname(kp->name, host);
         av_add(av, "--name");
-        av_add(av, kp->name);
+        av_add(av, host);
     } else {
         cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(ctr, "args"))
             if (cJSON_IsString(a))

@@ -8,6 +8,7 @@
 #include "ctl_children.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ctl_names.h"
@@ -218,6 +219,27 @@ cJSON *ctl_child_service(const ctl_owner *o, const wf_node *star)
     return finish(s, ok);
 }
 
+#define NODE_URL_FORMAT "http://%s:%d%s"
+
+/*
+ * The URL the engine calls for a star, in a buffer made to fit (the
+ * caller frees it); NULL when memory ran out. Never cut to a fixed size:
+ * a shortened target would call another path of the star without a word.
+ */
+static char *node_url(const ctl_addr *a, const char *target)
+{
+    const char *path = target ? target : "/";
+    int n = snprintf(NULL, 0, NODE_URL_FORMAT, a->ip, a->port, path);
+    char *url;
+
+    if (n < 0)
+        return NULL;
+    url = malloc((size_t)n + 1);
+    if (url != NULL)
+        snprintf(url, (size_t)n + 1, NODE_URL_FORMAT, a->ip, a->port, path);
+    return url;
+}
+
 /* One DAG node for star k. */
 static void put_dag_node(cJSON *nodes, const wf_workflow *wf, size_t k,
                          const ctl_addr *a, int *ok)
@@ -225,13 +247,16 @@ static void put_dag_node(cJSON *nodes, const wf_workflow *wf, size_t k,
     const wf_node *n = &wf->nodes[k];
     cJSON *node = push_obj(nodes, ok);
     cJSON *deps;
-    char url[512];
+    char *url;
 
     put_str(node, "name", n->name, ok);
     put_str(node, "action", wf_action_name(n->action), ok);
-    snprintf(url, sizeof(url), "http://%s:%d%s", a->ip, a->port,
-             n->target ? n->target : "/");
-    put_str(node, "url", url, ok);
+    url = node_url(a, n->target);
+    if (url == NULL)
+        *ok = 0;
+    else
+        put_str(node, "url", url, ok);
+    free(url);
     if (n->n_deps > 0) {
         deps = put_arr(node, "dependencies", ok);
         for (size_t d = 0; d < n->n_deps; d++)

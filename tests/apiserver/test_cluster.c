@@ -490,6 +490,65 @@ static void test_engine_pod_runs_dag(void **state)
     cJSON_Delete(pod);
 }
 
+/* POSTs to the test-service of a ready pod and checks the name it
+ * answers with, which it has from the simulated kubelet. */
+static void expect_answer_name(const cJSON *pod, const char *want)
+{
+    char url[128];
+    cJSON *ans;
+    long code;
+
+    snprintf(url, sizeof(url), "http://%s:8000/test",
+             str_at(pod, "status.podIP"));
+    ans = post(url, "{}", &code);
+    assert_int_equal(code, 200);
+    assert_string_equal(str_at(ans, "name"), want);
+    cJSON_Delete(ans);
+}
+
+/*
+ * Pod names past 63 characters run like on a kubelet: the process gets
+ * the name cut to 63 as its host name, less a '-' or '.' the cut leaves
+ * at the end. test-service takes at most 64, so a whole name would make
+ * the pod crash-loop.
+ */
+static void test_long_pod_name_is_cut(void **state)
+{
+    apisrv *srv = *state;
+    char app[63];
+    char pod_name[80];
+    char want[64];
+    char json[1024];
+    cJSON *pod;
+
+    /* A Deployment's pods are <name>-<hash>-<suffix>: cut after the
+     * first '-', which goes too. */
+    memset(app, 'd', 62);
+    app[62] = '\0';
+    deploy(srv, app, "kasterism/test_a", 1, NULL);
+    pod = wait_ready_pod(srv, app, 0);
+    assert_true(strlen(str_at(pod, "metadata.name")) > 63);
+    expect_answer_name(pod, app);
+    cJSON_Delete(pod);
+
+    /* Several of them, and a '.' stays where the cut does not reach. */
+    memset(pod_name, 'p', 58);
+    memcpy(pod_name + 58, "a.b--zz", 8);
+    memcpy(want, pod_name, 61);
+    want[61] = '\0';
+    snprintf(json, sizeof(json),
+             "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":"
+             "{\"name\":\"%s\",\"labels\":{\"app\":\"long\"}},"
+             "\"spec\":{\"containers\":[{\"name\":\"main\",\"image\":"
+             "\"kasterism/test_a\",\"ports\":[{\"containerPort\":8000}]}]}}",
+             pod_name);
+    create(srv, &pods_ref, json);
+    pod = wait_ready_pod(srv, "long", 0);
+    assert_string_equal(str_at(pod, "metadata.name"), pod_name);
+    expect_answer_name(pod, want);
+    cJSON_Delete(pod);
+}
+
 static void test_pods_get_distinct_ips(void **state)
 {
     apisrv *srv = *state;
@@ -522,6 +581,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_engine_pod_runs_dag, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_pods_get_distinct_ips, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_long_pod_name_is_cut, setup,
                                         teardown),
     };
     int rc;

@@ -219,6 +219,55 @@ static void test_dag_keeps_timeout_and_retries(void **state)
     wf_free(wf);
 }
 
+/* A target longer than any fixed buffer reaches the DAG whole: a URL
+ * cut short would call another path of the star. */
+static void test_dag_long_target(void **state)
+{
+    static const char head[] =
+        "{\"apiVersion\":\"astertower.kasterism.io/v1alpha1\","
+        "\"kind\":\"Astro\",\"metadata\":{\"name\":\"t\"},"
+        "\"spec\":{\"stars\":[{\"name\":\"a\",\"type\":\"docker\","
+        "\"image\":\"i\",\"port\":80,\"target\":\"";
+    static const char tail[] = "\"}]}}";
+    wf_workflow *wf = NULL, *back = NULL;
+    wf_problems probs;
+    ctl_addr addr = {"10.0.0.1", 80};
+    char target[601];
+    char want[640];
+    char doc[1024];
+    const cJSON *node;
+    cJSON *dag;
+    char *text;
+
+    /* 600 characters, the last one different so a cut would show. */
+    target[0] = '/';
+    memset(target + 1, 'p', 598);
+    target[599] = 'z';
+    target[600] = '\0';
+    snprintf(doc, sizeof(doc), "%s%s%s", head, target, tail);
+    snprintf(want, sizeof(want), "http://10.0.0.1:80%s", target);
+
+    wf_problems_init(&probs);
+    assert_int_equal(wf_parse(doc, strlen(doc), NULL, &wf, &probs), 0);
+    dag = ctl_dag_build(wf, &addr);
+    assert_non_null(dag);
+    node =
+        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(dag, "nodes"), 0);
+    assert_string_equal(S(node, "url"), want);
+    assert_int_equal(strlen(S(node, "url")), 618);
+
+    /* And the engine reads the same URL back. */
+    text = cJSON_PrintUnformatted(dag);
+    assert_int_equal(wf_parse(text, strlen(text), NULL, &back, &probs), 0);
+    assert_string_equal(back->nodes[0].url, want);
+
+    wf_free(back);
+    free(text);
+    cJSON_Delete(dag);
+    wf_problems_free(&probs);
+    wf_free(wf);
+}
+
 static void test_configmap(void **state)
 {
     cJSON *cm = ctl_child_configmap(&owner, expected_dag);
@@ -285,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_dag),
         cmocka_unit_test(test_dag_needs_every_address),
         cmocka_unit_test(test_dag_keeps_timeout_and_retries),
+        cmocka_unit_test(test_dag_long_target),
         cmocka_unit_test(test_configmap),
         cmocka_unit_test(test_engine_pod),
         cmocka_unit_test(test_owner_from),

@@ -242,6 +242,20 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+/* Appends n copies of ch, for the long strings a printf per byte would
+ * make slow under valgrind. */
+static void sb_fill(sbuf *b, char ch, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        b->cap = (b->len + n + 1) * 2;
+        b->s = realloc(b->s, b->cap);
+        assert_non_null(b->s);
+    }
+    memset(b->s + b->len, ch, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
 /* ---- the handed cases that must parse ---- */
 
 static void test_case_dag_diamond(void **state)
@@ -968,6 +982,14 @@ static void test_urls(void **state)
         {"http://[::1]x/", "text after its host"},
         {"http://h/a b", "space or control character at byte 10"},
         {"", "url is empty"},
+
+        /* Our own checks let these through; a transfer would not. */
+        {"http://[zz]/", "url 'http://[zz]/' is refused by libcurl: Bad IPv6"},
+        {"http://a@b@h/", "'http://a@b@h/' is refused by libcurl: Bad host"},
+        {"http://h^/", "refused by libcurl: Bad hostname"},
+        {"http://\xc3\xbc.invalid/",
+         "url host '\xc3\xbc.invalid' is not ASCII"},
+        {"https://\xe4\xbe\x8b\xe5\xad\x90.com:8443/", "is not ASCII"},
     };
     char doc[256];
     result r;
@@ -989,6 +1011,15 @@ static void test_urls(void **state)
     }
     expect_refused("{\"nodes\": [{\"name\": \"a\"}]}", "nodes[0].url",
                    "url is required");
+
+    /* One problem per url, at its own node, with libcurl's reason. */
+    parse(&r, "nodes:\n- {name: a, url: 'http://[zz]/'}\n"
+              "- {name: b, url: 'http://h/'}\n"
+              "- {name: c, url: 'http://a@b@h/', dependencies: [b]}\n");
+    assert_int_equal(r.p.n, 2);
+    assert_problem(&r.p, "nodes[0].url", "Bad IPv6 address");
+    assert_problem(&r.p, "nodes[2].url", "Bad hostname");
+    result_free(&r);
     expect_refused("{\"nodes\": [{\"name\": \"a\", \"url\": 80}]}",
                    "nodes[0].url", "must be a string; got a number");
 }
@@ -1002,7 +1033,7 @@ static void test_timeouts_and_retries(void **state)
         {"\"250ms\"", 250},   {"\"5s\"", 5000},
         {"\"1m30s\"", 90000}, {"\"1.5s\"", 1500},
         {"\"1h\"", 3600000},  {"\"0.5m\"", 30000},
-        {"1500", 1500},       {"1", 1},
+        {"1500", 1500},       {"10", 10},
         {"3600000", 3600000}, {"\"1s500ms\"", 1500},
         {"1e3", 1000},        {"null", 30000},
     };
@@ -1015,11 +1046,13 @@ static void test_timeouts_and_retries(void **state)
         {"\"-1s\"", "is not a duration"},
         {"\"1d\"", "unknown unit"},
         {"\"5 s\"", "unknown unit"},
-        {"\"0s\"", "must be more than 0"},
+        {"\"0s\"", "under the shortest accepted, 10 ms"},
+        {"\"9ms\"", "under the shortest accepted, 10 ms"},
         {"\"0.0001s\"", "finer than a millisecond"},
         {"\"2h\"", "over the limit of 3600000 ms (max_timeout_ms)"},
         {"\"99999999999999999999h\"", "over the limit"},
-        {"0", "timeout 0 is out of range 1-3600000"},
+        {"0", "timeout 0 is out of range 10-3600000"},
+        {"1", "timeout 1 is out of range 10-3600000"},
         {"-5", "out of range"},
         {"1.5", "must be a whole number; got 1.5"},
         {"3600001", "over the limit of 3600000 (max_timeout_ms)"},
@@ -1166,6 +1199,97 @@ static void test_astro_rules(void **state)
                    "spec.stars[0].name", "not a DNS-1123 label");
 }
 
+/* The Astro of one docker star whose target is given as a JSON string
+ * (the text between the quotes). */
+static void target_astro(sbuf *b, const char *target)
+{
+    b->len = 0;
+    sb_printf(b,
+              "{\"apiVersion\": \"astertower.kasterism.io/v1alpha1\","
+              " \"kind\": \"Astro\", \"metadata\": {\"name\": \"t\"},"
+              " \"spec\": {\"stars\": [{\"name\": \"a\", \"type\":"
+              " \"docker\", \"image\": \"i\", \"port\": 80,"
+              " \"target\": \"%s\"}]}}",
+              target);
+}
+
+static void expect_target(const char *target, const char *says)
+{
+    sbuf b = {0};
+    result r;
+
+    target_astro(&b, target);
+    parse_lim(&r, b.s, b.len, NULL);
+    if (says == NULL) {
+        assert_ok(&r);
+    } else {
+        assert_int_equal(r.p.n, 1);
+        assert_problem(&r.p, "spec.stars[0].target", says);
+    }
+    result_free(&r);
+    free(b.s);
+}
+
+static void test_targets(void **state)
+{
+    static const char *const good[] = {
+        "/",       "/test",          "/a/b?x=1&y=2", "/x%20y", "/caf\xc3\xa9",
+        "/a#frag", "//double/slash", "/a@b:c"};
+    static const struct {
+        const char *target;
+        const char *says;
+    } bad[] = {
+        {"test", "target 'test' must start with '/'"},
+        {"http://h/x", "must start with '/'"},
+        {"/test?x=a b", "target '/test?x=a b' contains a space (U+0020) at "
+                        "byte 9; write it as %20"},
+        {"/a\\tb", "target '/a\\u0009b' contains a control character "
+                   "(U+0009) at byte 2"},
+        {"/a\\u007f", "control character (U+007F) at byte 2"},
+        {"/a\\r\\nHost: evil", "(U+000D) at byte 2"},
+        {"/a\\u0085", "control character (U+0085) at byte 2"},
+        {"/a\xff", "not valid UTF-8 (byte 2)"},
+    };
+    wf_limits lim;
+    sbuf b = {0};
+    sbuf t = {0};
+    result r;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        expect_target(good[i], NULL);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_target(bad[i].target, bad[i].says);
+
+    /* The limit leaves room for http://host:port: 8192 - 64. */
+    sb_printf(&t, "/");
+    sb_fill(&t, 'x', 8127);
+    expect_target(t.s, NULL);
+    sb_printf(&t, "x");
+    expect_target(t.s, "is 8129 bytes long; the limit is 8128 (max_url_bytes "
+                       "8192 less 64 for the http://host:port before it)");
+
+    /* Past libcurl's own limit, with ours raised: libcurl's reason. */
+    sb_fill(&t, 'x', 8000000);
+    target_astro(&b, t.s);
+    wf_limits_default(&lim);
+    lim.max_url_bytes = 16u * 1024 * 1024;
+    parse_lim(&r, b.s, b.len, &lim);
+    assert_int_equal(r.p.n, 1);
+    assert_problem(&r.p, "spec.stars[0].target",
+                   "does not make a URL libcurl accepts after "
+                   "http://host:port: Malformed input");
+    result_free(&r);
+
+    /* A target is checked only for docker stars, as before. */
+    parse(&r, ASTRO_HEAD "spec: {stars: [{name: a, type: device,"
+                         " target: 'a b'}]}\n");
+    assert_ok(&r);
+    result_free(&r);
+    free(b.s);
+    free(t.s);
+}
+
 /* ---- limits ---- */
 
 static void test_limits(void **state)
@@ -1188,6 +1312,7 @@ static void test_limits(void **state)
     assert_int_equal(lim.max_deps, 1000);
     assert_int_equal(lim.max_timeout_ms, 3600000);
     assert_int_equal(lim.max_retries, 10);
+    assert_int_equal(lim.max_url_bytes, 8192);
 
     parse_lim(&r, doc, strlen(doc), &lim);
     assert_ok(&r);
@@ -1233,6 +1358,67 @@ static void test_limits(void **state)
     assert_problem(&r.p, "nodes[0].retries",
                    "retries 4 is over the limit of 3 (max_retries)");
     result_free(&r);
+
+    wf_limits_default(&lim);
+    lim.max_url_bytes = 8;
+    parse_lim(&r, doc, strlen(doc), &lim);
+    assert_int_equal(r.p.n, 3);
+    assert_problem(&r.p, "nodes[2].url",
+                   "url 'http://h/' is 9 bytes long; the limit is 8 "
+                   "(max_url_bytes)");
+    result_free(&r);
+}
+
+/* A DAG of one node whose url is http://h/ and n more bytes of 'a'. */
+static void long_url_dag(sbuf *b, size_t n)
+{
+    b->len = 0;
+    sb_printf(b, "{\"nodes\": [{\"name\": \"a\", \"url\": \"http://h/");
+    sb_fill(b, 'a', n);
+    sb_printf(b, "\"}]}");
+}
+
+static void test_url_length(void **state)
+{
+    const size_t ten_mb = 10u * 1024 * 1024;
+    wf_limits lim;
+    sbuf b = {0};
+    result r;
+
+    (void)state;
+
+    /* The default limit, exactly and one past. */
+    long_url_dag(&b, 8192 - 9);
+    parse_lim(&r, b.s, b.len, NULL);
+    assert_ok(&r);
+    result_free(&r);
+    long_url_dag(&b, 8192 - 8);
+    parse_lim(&r, b.s, b.len, NULL);
+    assert_int_equal(r.p.n, 1);
+    assert_problem(&r.p, "nodes[0].url",
+                   "is 8193 bytes long; the limit is 8192 (max_url_bytes)");
+    result_free(&r);
+
+    /* 10 MB: refused, and the message quotes only the start. */
+    long_url_dag(&b, ten_mb);
+    parse_lim(&r, b.s, b.len, NULL);
+    assert_int_equal(r.p.n, 1);
+    assert_problem(&r.p, "nodes[0].url", "url 'http://h/aaaa");
+    assert_problem(&r.p, "nodes[0].url", "aaa...' is 10485769 bytes long");
+    assert_true(strlen(r.p.items[0].message) < 200);
+    result_free(&r);
+
+    /* Past libcurl's own limit of 8,000,000 bytes, with ours raised:
+     * libcurl's reason is given. */
+    wf_limits_default(&lim);
+    lim.max_url_bytes = ten_mb * 2;
+    long_url_dag(&b, ten_mb);
+    parse_lim(&r, b.s, b.len, &lim);
+    assert_int_equal(r.p.n, 1);
+    assert_problem(&r.p, "nodes[0].url", "refused by libcurl: Malformed");
+    assert_true(strlen(r.p.items[0].message) < 200);
+    result_free(&r);
+    free(b.s);
 }
 
 /* A generated file with a broken value in every node gets a bounded list
@@ -1340,38 +1526,116 @@ static void test_big_wide(void **state)
     free(b.s);
 }
 
+/* Opens n levels: "[" each, or "{"a":" each when obj; closes them when
+ * close, around a 1 in the innermost object. */
+static void sb_nest(sbuf *b, int n, int obj, int close)
+{
+    for (int i = 0; i < n; i++)
+        sb_printf(b, "%s", obj ? "{\"a\":" : "[");
+    if (obj)
+        sb_printf(b, "1");
+    for (int i = 0; close && i < n; i++)
+        sb_printf(b, "%s", obj ? "}" : "]");
+}
+
+/* Parses b and expects exactly one problem: too deep at line 1, col. */
+static void expect_too_deep(const sbuf *b, const char *what, size_t col)
+{
+    char want[160];
+    result r;
+
+    snprintf(want, sizeof(want),
+             "the document nests deeper than 64 levels: the %s at line 1, "
+             "column %zu is level 65",
+             what, col);
+    parse_lim(&r, b->s, b->len, NULL);
+    if (r.p.n != 1)
+        dump_fail(&r.p, "not exactly one problem", __FILE__, __LINE__);
+    assert_problem(&r.p, "", want);
+    result_free(&r);
+}
+
 static void test_deep_nesting(void **state)
 {
+    static const int depths[] = {65, 500, 1000, 100000};
     sbuf b = {0};
     result r;
 
     (void)state;
 
-    /* Far past cJSON's own limit: a syntax error, not a crash. */
-    for (int i = 0; i < 100000; i++)
-        sb_printf(&b, "[");
+    /*
+     * JSON lists and objects, closed and left open, from just past the
+     * limit to far past cJSON's own limit of 1000: always one problem
+     * naming the depth and where the 65th level opens.
+     */
+    for (size_t k = 0; k < sizeof(depths) / sizeof(depths[0]); k++) {
+        for (int obj = 0; obj <= 1; obj++) {
+            for (int close = 0; close <= 1; close++) {
+                b.len = 0;
+                sb_nest(&b, depths[k], obj, close);
+                expect_too_deep(&b, obj ? "object" : "list",
+                                obj ? 1 + 64 * 5 : 65);
+            }
+        }
+    }
+
+    /* 64 levels are allowed: what is wrong then is the shape. */
+    b.len = 0;
+    sb_nest(&b, 64, 0, 1);
     parse_lim(&r, b.s, b.len, NULL);
-    assert_problem(&r.p, "", "could not be parsed");
+    assert_int_equal(r.p.n, 1);
+    assert_problem(&r.p, "", "must be an object");
     result_free(&r);
 
-    /* Within cJSON's limit but past ours, inside metadata. */
+    /* Inside a DAG: the root is level 1, nodes level 2, so level 65 is
+     * the 64th '[', at column 10 + 63. */
     b.len = 0;
-    sb_printf(&b, "{\"nodes\": [{\"name\": \"a\", \"url\": \"http://h/\"}],"
-                  " \"x\": ");
-    for (int i = 0; i < 500; i++)
-        sb_printf(&b, "[");
-    for (int i = 0; i < 500; i++)
-        sb_printf(&b, "]");
+    sb_printf(&b, "{\"nodes\":");
+    sb_nest(&b, 499, 0, 1);
+    sb_printf(&b, "}");
+    expect_too_deep(&b, "list", 73);
+
+    /* On a later line, and past text that is JSON but not a DAG. */
+    b.len = 0;
+    sb_printf(&b, "{\"nodes\": [{\"name\": \"a\", \"url\": "
+                  "\"http://h/\"}],\n \"x\": ");
+    sb_nest(&b, 500, 1, 1);
     sb_printf(&b, "}");
     parse_lim(&r, b.s, b.len, NULL);
-
-    /* The root is level 1, x level 2: the 65th level is x's 63rd. */
-    b.len = 0;
-    sb_printf(&b, "x");
-    for (int i = 0; i < 63; i++)
-        sb_printf(&b, "[0]");
-    assert_problem(&r.p, b.s, "nests deeper than 64 levels");
+    assert_int_equal(r.p.n, 1);
+    assert_problem(&r.p, "",
+                   "nests deeper than 64 levels: the object at "
+                   "line 2, column 322 is level 65");
     result_free(&r);
+
+    /* Brackets after the end of the value are just text after it. */
+    b.len = 0;
+    sb_printf(&b, "{\"nodes\": []} ");
+    sb_nest(&b, 70, 0, 1);
+    parse_lim(&r, b.s, b.len, NULL);
+    assert_int_equal(r.p.n, 1);
+    assert_problem(&r.p, "",
+                   "unexpected text after the end of the JSON "
+                   "value: '[[[[");
+    result_free(&r);
+
+    /* Brackets in strings do not count, escaped quotes included. */
+    b.len = 0;
+    sb_printf(&b, "{\"nodes\": [{\"name\": \"a\\\"");
+    for (int i = 0; i < 100; i++)
+        sb_printf(&b, "[{");
+    sb_printf(&b, "\", \"url\": \"http://h/\"}]}");
+    parse_lim(&r, b.s, b.len, NULL);
+    assert_ok(&r);
+    result_free(&r);
+
+    /* YAML in flow style that is not JSON: the depth, not the JSON
+     * error, is what is reported. */
+    b.len = 0;
+    sb_printf(&b, "{nodes: ");
+    sb_nest(&b, 100, 0, 1);
+    sb_printf(&b, "}");
+    expect_too_deep(&b, "list", 72);
 
     /* YAML in flow and block style. */
     b.len = 0;
@@ -1386,7 +1650,9 @@ static void test_deep_nesting(void **state)
     for (int i = 0; i < 200; i++)
         sb_printf(&b, "%*sk:\n", i, "");
     parse_lim(&r, b.s, b.len, NULL);
-    assert_problem(&r.p, "", "nests deeper than 64 levels");
+    assert_problem(&r.p, "",
+                   "nests deeper than 64 levels: the object at "
+                   "line 65, column 65 is level 65");
     result_free(&r);
     free(b.s);
 }
@@ -1517,6 +1783,8 @@ int main(void)
         cmocka_unit_test(test_timeouts_and_retries),
         cmocka_unit_test(test_astro_rules),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_url_length),
+        cmocka_unit_test(test_targets),
         cmocka_unit_test(test_problem_cap),
         cmocka_unit_test(test_big_chain),
         cmocka_unit_test(test_big_cycle),
