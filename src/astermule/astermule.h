@@ -11,12 +11,14 @@
 #include "wf.h"
 
 typedef struct am_config {
-    const char *address;      /* listen address, IPv4 or IPv6 */
-    int port;                 /* 0 picks a free port */
-    const char *target;       /* path that triggers a run */
-    size_t max_request_bytes; /* trigger body limit */
-    size_t max_connections;   /* open client connections */
-    size_t keep_results;      /* async results kept, a power of two */
+    const char *address;           /* listen address, IPv4 or IPv6 */
+    int port;                      /* 0 picks a free port */
+    const char *target;            /* path that triggers a run */
+    size_t max_request_bytes;      /* trigger body limit */
+    size_t max_connections;        /* open client connections */
+    unsigned connection_timeout_s; /* seconds an idle connection lives */
+    size_t keep_results;           /* async results kept, a power of two */
+    size_t keep_results_bytes;     /* their bytes; oldest dropped first */
     engine_config engine;
 } am_config;
 

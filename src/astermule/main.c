@@ -7,6 +7,7 @@
  * an invalid workflow, every problem on stderr.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -21,6 +22,10 @@
 #include "log.h"
 
 #define EXIT_INVALID 2
+
+/* The largest --keep-results-bytes: 1 TiB, or all that size_t holds. */
+#define KEEP_BYTES_MAX                                                     \
+    (SIZE_MAX < (1ULL << 40) ? (unsigned long long)SIZE_MAX : 1ULL << 40)
 
 static const char usage[] =
     "usage: astermule (--dag JSON | --dag-file PATH) [options]\n"
@@ -42,17 +47,29 @@ static const char usage[] =
     "  --target PATH          path that triggers a run (default /)\n"
     "  --max-request-bytes N  largest trigger body (default 16777216)\n"
     "  --max-connections N    open client connections (default 4096)\n"
+    "  --connection-timeout S close a connection idle S seconds, 1 to\n"
+    "                         3600 (default 60); a run in flight is not\n"
+    "                         idle\n"
+    "  --keep-results-bytes N total size of the async results kept\n"
+    "                         (default 67108864; 0 keeps none); the\n"
+    "                         oldest are dropped first\n"
     "Limits:\n"
     "  --max-body-bytes N     largest node answer (default 8388608)\n"
     "  --max-runs N           runs in flight (default 100000)\n"
+    "  --max-host-connections N\n"
+    "                         connections open to one service at once;\n"
+    "                         more calls wait for one (default 0: no\n"
+    "                         limit)\n"
     "  --max-nodes N          nodes in a workflow (default 20000)\n"
     "Other:\n"
     "  --log-level L          error, warn, info (default) or debug\n"
     "  --help                 show this text\n"
     "\n"
     "Routes: any request to the target runs the workflow; POST /runs\n"
-    "(?async=1 answers at once with an id), GET /runs/ID, GET /healthz,\n"
-    "GET /readyz, GET /metrics.\n";
+    "(?async=1 or true answers at once with an id; 0, false or none waits\n"
+    "for the result), GET /runs/ID (410 once its result was dropped),\n"
+    "GET /healthz, GET /readyz, GET /metrics. Another method on these\n"
+    "paths gets 405.\n";
 
 enum {
     OPT_DAG = 1000,
@@ -65,8 +82,11 @@ enum {
     OPT_CHECK,
     OPT_MAX_REQUEST,
     OPT_MAX_CONNS,
+    OPT_CONN_TIMEOUT,
+    OPT_KEEP_BYTES,
     OPT_MAX_BODY,
     OPT_MAX_RUNS,
+    OPT_MAX_HOST_CONNS,
     OPT_MAX_NODES,
     OPT_LOG_LEVEL,
     OPT_HELP,
@@ -83,8 +103,11 @@ static const struct option options[] = {
     {"check", no_argument, NULL, OPT_CHECK},
     {"max-request-bytes", required_argument, NULL, OPT_MAX_REQUEST},
     {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
+    {"connection-timeout", required_argument, NULL, OPT_CONN_TIMEOUT},
+    {"keep-results-bytes", required_argument, NULL, OPT_KEEP_BYTES},
     {"max-body-bytes", required_argument, NULL, OPT_MAX_BODY},
     {"max-runs", required_argument, NULL, OPT_MAX_RUNS},
+    {"max-host-connections", required_argument, NULL, OPT_MAX_HOST_CONNS},
     {"max-nodes", required_argument, NULL, OPT_MAX_NODES},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"help", no_argument, NULL, OPT_HELP},
@@ -121,6 +144,21 @@ static int parse_size(const char *name, const char *text,
     return 0;
 }
 
+/* A listen address is an IPv4 or IPv6 literal; a bad one is a bad flag,
+ * found before the workflow is even read. */
+static int check_address(const char *text)
+{
+    struct in6_addr a6;
+    struct in_addr a4;
+
+    if (inet_pton(AF_INET, text, &a4) == 1 ||
+        inet_pton(AF_INET6, text, &a6) == 1)
+        return 0;
+    fprintf(stderr, "astermule: --address %s: expected an IPv4 or IPv6 "
+            "address, such as 0.0.0.0 or ::\n", text);
+    return -1;
+}
+
 static int parse_args(int argc, char **argv, args *a)
 {
     unsigned long long v;
@@ -134,13 +172,19 @@ static int parse_args(int argc, char **argv, args *a)
     a->cfg.max_request_bytes = 16u << 20;
     a->cfg.max_connections = 4096;
     a->cfg.keep_results = 8192;
+    a->cfg.connection_timeout_s = 60;
+    a->cfg.keep_results_bytes = 64u << 20;
 
     /* getopt_long_only also takes Go-style single-dash flags (-dag). */
     while ((c = getopt_long_only(argc, argv, "", options, NULL)) != -1) {
         switch (c) {
         case OPT_DAG: a->dag = optarg; break;
         case OPT_DAG_FILE: a->dag_file = optarg; break;
-        case OPT_ADDRESS: a->cfg.address = optarg; break;
+        case OPT_ADDRESS:
+            if (check_address(optarg) < 0)
+                return -1;
+            a->cfg.address = optarg;
+            break;
         case OPT_TARGET:
             if (optarg[0] != '/') {
                 fprintf(stderr, "astermule: --target %s: must start with "
@@ -167,6 +211,17 @@ static int parse_args(int argc, char **argv, args *a)
                 return -1;
             a->cfg.max_connections = (size_t)v;
             break;
+        case OPT_CONN_TIMEOUT:
+            if (parse_size("connection-timeout", optarg, 1, 3600, &v) < 0)
+                return -1;
+            a->cfg.connection_timeout_s = (unsigned)v;
+            break;
+        case OPT_KEEP_BYTES:
+            if (parse_size("keep-results-bytes", optarg, 0, KEEP_BYTES_MAX,
+                           &v) < 0)
+                return -1;
+            a->cfg.keep_results_bytes = (size_t)v;
+            break;
         case OPT_MAX_BODY:
             if (parse_size("max-body-bytes", optarg, 1, SIZE_MAX / 2,
                            &v) < 0)
@@ -177,6 +232,12 @@ static int parse_args(int argc, char **argv, args *a)
             if (parse_size("max-runs", optarg, 1, 100000000, &v) < 0)
                 return -1;
             a->cfg.engine.max_runs = (size_t)v;
+            break;
+        case OPT_MAX_HOST_CONNS:
+            if (parse_size("max-host-connections", optarg, 0, 1000000,
+                           &v) < 0)
+                return -1;
+            a->cfg.engine.max_host_conns = (long)v;
             break;
         case OPT_MAX_NODES:
             if (parse_size("max-nodes", optarg, 1, 10000000, &v) < 0)
@@ -239,9 +300,14 @@ static wf_workflow *load(const args *a)
     if (rc != 0) {
         char *text = wf_problems_format(&probs);
 
-        fprintf(stderr, "astermule: the workflow %s%s is invalid:\n%s",
-                a->dag_file ? "in " : "", a->dag_file ? a->dag_file : "",
-                text ? text : "(out of memory listing the problems)\n");
+        if (a->dag_file)
+            fprintf(stderr, "astermule: the workflow in %s is invalid:\n",
+                    a->dag_file);
+        else
+            fprintf(stderr, "astermule: the workflow given with --dag is "
+                    "invalid:\n");
+        fputs(text ? text : "(out of memory listing the problems)\n",
+              stderr);
         free(text);
         wf = NULL;
     } else {

@@ -11,10 +11,12 @@
  *   <target>          any method: run, answer with the result (200)
  *   POST /runs        run and answer (200); ?async=1: answer 202 with an
  *                     id at once, then GET /runs/<id>
- *   GET /runs/<id>    202 while running, 200 with the result, 404 unknown
+ *   GET /runs/<id>    202 while running, 200 with the result, 404 unknown,
+ *                     410 once the result was dropped to bound memory
  *   GET /healthz, GET /readyz, GET /metrics (Prometheus text)
  * A target ending in '/' also matches every path below it, as the
- * original engine's router did; the fixed routes above take precedence.
+ * original engine's router did; the fixed routes above take precedence,
+ * and another method on them is answered 405 rather than run.
  */
 #define _GNU_SOURCE
 #include "astermule.h"
@@ -27,9 +29,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "jx.h"
 #include "log.h"
 
 #define SUBSYS "server"
@@ -40,11 +45,24 @@ typedef enum req_state {
     REQ_DONE,        /* result ready, resumed */
 } req_state;
 
+/* What a request asks for, decided once its headers are in. */
+typedef enum route_kind {
+    ROUTE_NONE = 0, /* nothing is served there: 404 */
+    ROUTE_TARGET,   /* any method runs the workflow */
+    ROUTE_HEALTHZ,
+    ROUTE_READYZ,
+    ROUTE_METRICS,
+    ROUTE_RUNS, /* POST /runs */
+    ROUTE_RUN,  /* GET /runs/<id> */
+} route_kind;
+
 /* Per-request state, owned by the connection (freed on completion). */
 typedef struct req {
     struct server *srv;
     struct MHD_Connection *conn;
     req_state state;
+    route_kind route;
+    const char *allow; /* a fixed route's methods, when not this one */
     char *body;
     size_t len;
     size_t cap;
@@ -54,14 +72,32 @@ typedef struct req {
     size_t answer_len;
 } req;
 
-/* An asynchronous run's slot; slot = id % keep_results. */
+/* An asynchronous run's slot; slot = id % keep_results. A finished
+ * run's result is on the server's list of kept results, oldest first,
+ * until a later run takes the slot or the byte limit drops it. */
 typedef struct slot {
     uint64_t id; /* 0: empty */
     int done;
+    int dropped; /* done, but the result was dropped to bound memory */
     char *doc;
     size_t len;
     char *key;   /* the caller's idempotency key, or NULL */
+    struct slot *older;
+    struct slot *newer;
 } slot;
+
+/* Why a trigger was answered with an error, for /metrics. */
+typedef enum reject_reason {
+    REJECT_BAD_BODY = 0, /* 400: the body is not a JSON object */
+    REJECT_TOO_LARGE,    /* 413 */
+    REJECT_OVERLOADED,   /* 503: the engine refused the run */
+    REJECT_BAD_REQUEST,  /* other 400s, and 405 */
+    N_REJECT,
+} reject_reason;
+
+static const char *const reject_names[N_REJECT] = {
+    "bad_body", "too_large", "overloaded", "bad_request",
+};
 
 /* Memory of one client connection, its request headers included: a
  * trigger's headers are small, and libmicrohttpd's 32 KiB default is
@@ -78,17 +114,25 @@ typedef struct server {
     engine *e;
     struct MHD_Daemon *d;
     slot *slots;
+    slot *oldest;      /* kept results, in the order their runs ended */
+    slot *newest;
+    size_t kept_bytes; /* bytes of the kept results */
     size_t target_len;
     int target_subtree;
     int resumed; /* a connection was resumed since the last MHD_run */
     uint64_t requests;
+    uint64_t rejected[N_REJECT];
 } server;
 
 /* ---- answers ------------------------------------------------------ */
 
-static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status,
-                              const char *type, char *body, size_t len,
-                              int must_free)
+/* Queues body as the answer. allow, when not NULL, goes out as the Allow
+ * header. With must_free the body is handed over, and freed even when
+ * queueing fails. */
+static enum MHD_Result answer_with(struct MHD_Connection *conn,
+                                   unsigned status, const char *type,
+                                   const char *allow, char *body,
+                                   size_t len, int must_free)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         len, body, must_free ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
@@ -100,9 +144,18 @@ static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status,
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
     r = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
     return r;
+}
+
+static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status,
+                              const char *type, char *body, size_t len,
+                              int must_free)
+{
+    return answer_with(conn, status, type, NULL, body, len, must_free);
 }
 
 static enum MHD_Result answer_json(struct MHD_Connection *conn,
@@ -111,9 +164,11 @@ static enum MHD_Result answer_json(struct MHD_Connection *conn,
     return answer(conn, status, "application/json", doc, len, 1);
 }
 
-/* {"error": msg} with the given status. */
-static enum MHD_Result answer_error(struct MHD_Connection *conn,
-                                    unsigned status, const char *msg)
+/* {"error": msg} with the given status, and an Allow header when allow
+ * is not NULL. */
+static enum MHD_Result answer_error_allow(struct MHD_Connection *conn,
+                                          unsigned status, const char *allow,
+                                          const char *msg)
 {
     cJSON *o = cJSON_CreateObject();
     char *doc;
@@ -123,7 +178,87 @@ static enum MHD_Result answer_error(struct MHD_Connection *conn,
     cJSON_Delete(o);
     if (!doc)
         return MHD_NO;
-    return answer_json(conn, status, doc, strlen(doc));
+    return answer_with(conn, status, "application/json", allow, doc,
+                       strlen(doc), 1);
+}
+
+static enum MHD_Result answer_error(struct MHD_Connection *conn,
+                                    unsigned status, const char *msg)
+{
+    return answer_error_allow(conn, status, NULL, msg);
+}
+
+/* Counts a trigger refused for reason why and answers {"error": msg}. */
+static enum MHD_Result reject(server *srv, struct MHD_Connection *conn,
+                              reject_reason why, unsigned status,
+                              const char *msg)
+{
+    srv->rejected[why]++;
+    return answer_error(conn, status, msg);
+}
+
+/* ---- kept results ------------------------------------------------- */
+
+/* Frees s's result, if it has one, and takes it off the kept list. */
+static void result_forget(server *srv, slot *s)
+{
+    if (!s->doc)
+        return;
+    if (s->older)
+        s->older->newer = s->newer;
+    else
+        srv->oldest = s->newer;
+    if (s->newer)
+        s->newer->older = s->older;
+    else
+        srv->newest = s->older;
+    srv->kept_bytes -= s->len;
+    free(s->doc);
+    s->doc = NULL;
+    s->len = 0;
+    s->older = s->newer = NULL;
+}
+
+/* Keeps doc (handed over) as s's result, then drops the oldest kept
+ * results, s's own included when it alone is too big, until the total is
+ * within --keep-results-bytes again. */
+static void result_keep(server *srv, slot *s, char *doc, size_t len)
+{
+    s->done = 1;
+    s->doc = doc;
+    s->len = len;
+    s->older = srv->newest;
+    s->newer = NULL;
+    if (srv->newest)
+        srv->newest->newer = s;
+    else
+        srv->oldest = s;
+    srv->newest = s;
+    srv->kept_bytes += len;
+
+    while (srv->kept_bytes > srv->cfg->keep_results_bytes) {
+        slot *old = srv->oldest;
+
+        log_msg(LOG_DEBUG, SUBSYS, "run %llu: result of %zu bytes dropped; "
+                "kept results would pass %zu bytes",
+                (unsigned long long)old->id, old->len,
+                srv->cfg->keep_results_bytes);
+        result_forget(srv, old);
+        old->dropped = 1;
+    }
+}
+
+/* 410 for a run whose result was dropped to bound memory. */
+static enum MHD_Result answer_gone(server *srv, struct MHD_Connection *conn,
+                                   uint64_t id)
+{
+    char msg[256];
+
+    snprintf(msg, sizeof(msg), "the result of run %llu is no longer kept: "
+             "kept async results are limited to %zu bytes in all "
+             "(--keep-results-bytes), and the oldest are dropped first",
+             (unsigned long long)id, srv->cfg->keep_results_bytes);
+    return answer_error(conn, MHD_HTTP_GONE, msg);
 }
 
 /* ---- runs --------------------------------------------------------- */
@@ -153,13 +288,12 @@ static void on_async_done(void *ud, char *doc, size_t len, int healthy)
 
     /* The slot may have been taken by a later run: this result is then no
      * longer asked for. */
-    if (s->id != a->id) {
+    if (s->id != a->id)
         free(doc);
-    } else {
-        s->doc = doc;
-        s->len = len;
+    else if (!doc)
         s->done = 1;
-    }
+    else
+        result_keep(a->srv, s, doc, len);
     free(a);
 }
 
@@ -197,6 +331,34 @@ static int check_key(const char *key, char *err, size_t errlen)
     return 0;
 }
 
+/* Reads ?async= of POST /runs into *async: 1 or true ask for an
+ * asynchronous run; 0, false or no parameter for a synchronous one.
+ * Anything else returns -1 with the reason in err: a typo must not
+ * quietly hold the caller's connection for a whole run. */
+static int parse_async(struct MHD_Connection *conn, int *async, char *err,
+                       size_t errlen)
+{
+    const char *v = NULL;
+
+    *async = 0;
+    if (MHD_lookup_connection_value_n(conn, MHD_GET_ARGUMENT_KIND, "async",
+                                      5, &v, NULL) != MHD_YES)
+        return 0;
+    if (v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0)) {
+        *async = 1;
+        return 0;
+    }
+    if (v && (strcmp(v, "0") == 0 || strcmp(v, "false") == 0))
+        return 0;
+    if (!v || *v == '\0')
+        snprintf(err, errlen, "query parameter async: expected 1, true, 0 "
+                 "or false, not an empty value");
+    else
+        snprintf(err, errlen, "query parameter async: expected 1, true, 0 "
+                 "or false, not '%.40s'", v);
+    return -1;
+}
+
 /* The slot of the kept run started with key, or NULL. A linear scan:
  * keyed runs are rare (one per workflow deployment) and slots few. */
 static slot *find_key(server *srv, const char *key)
@@ -210,100 +372,150 @@ static slot *find_key(server *srv, const char *key)
     return NULL;
 }
 
-/* Checks the trigger body: empty, or a JSON object. Returns NULL when it
- * is fine, else the reason. */
-static const char *check_input(const req *q)
+/* What a parsed body is, for "not a JSON object but ..." (jx keeps
+ * numbers, and strings holding \u0000, as raw text). */
+static const char *kind_of(const cJSON *v)
+{
+    if (cJSON_IsArray(v))
+        return "a list";
+    if (cJSON_IsString(v))
+        return "a string";
+    if (cJSON_IsBool(v))
+        return "a boolean";
+    if (cJSON_IsNull(v))
+        return "null";
+    if (cJSON_IsRaw(v) && v->valuestring && v->valuestring[0] == '"')
+        return "a string";
+    return "a number";
+}
+
+/*
+ * Checks the trigger body: empty (blanks only), or exactly one JSON
+ * object, read as strictly as node outputs are (jx.h): trailing data,
+ * raw control characters and numbers JSON does not write are refused.
+ * Returns 0, or -1 with the reason in why.
+ */
+static int check_input(const req *q, char *why, size_t whylen)
 {
     size_t k = 0;
+    jx_error e;
+    cJSON *v;
 
     while (k < q->len && strchr(" \t\r\n", q->body[k]))
         k++;
     if (k == q->len)
-        return NULL;
+        return 0;
 
-    cJSON *v = cJSON_ParseWithLength(q->body, q->len);
-    int ok = v && cJSON_IsObject(v);
-
+    v = jx_parse(q->body, q->len, &e);
+    if (!v) {
+        snprintf(why, whylen, "the request body is not valid JSON: %s %s "
+                 "byte %zu", e.what, e.near ? "near" : "at", e.at);
+        return -1;
+    }
+    if (!cJSON_IsObject(v)) {
+        snprintf(why, whylen, "the request body is not a JSON object but "
+                 "%s", kind_of(v));
+        cJSON_Delete(v);
+        return -1;
+    }
     cJSON_Delete(v);
-    return ok ? NULL : "the request body is not a JSON object";
+    return 0;
+}
+
+/* Starts an asynchronous run of the checked body (len bytes) and answers
+ * 202 with its id; a key seen before answers for the run it started. */
+static enum MHD_Result start_async(server *srv, req *q, size_t len)
+{
+    char err[256];
+    const char *key = MHD_lookup_connection_value(
+        q->conn, MHD_GET_ARGUMENT_KIND, "key");
+    slot *same = NULL;
+    uint64_t id = 0;
+
+    if (key && check_key(key, err, sizeof(err)) < 0)
+        return reject(srv, q->conn, REJECT_BAD_REQUEST,
+                      MHD_HTTP_BAD_REQUEST, err);
+
+    /* A key seen before names the run it started: answer with that run
+     * rather than start a second one. */
+    if (key)
+        same = find_key(srv, key);
+    if (same && same->dropped)
+        return answer_gone(srv, q->conn, same->id);
+    if (same && same->done && same->doc)
+        return answer(q->conn, MHD_HTTP_OK, "application/json", same->doc,
+                      same->len, 0);
+    if (same && same->done)
+        return answer_error(q->conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                            "the run produced no result");
+    if (same)
+        return answer_accepted(q->conn, same->id);
+
+    async_run *a = calloc(1, sizeof(*a));
+
+    if (!a)
+        return MHD_NO;
+    a->srv = srv;
+
+    /* The run cannot end before this returns: it ends on this very
+     * thread, in a later pass of the loop. */
+    if (engine_submit(srv->e, srv->wf, q->body, len, on_async_done, a, &id,
+                      err, sizeof(err)) != 0) {
+        free(a);
+        return reject(srv, q->conn, REJECT_OVERLOADED,
+                      MHD_HTTP_SERVICE_UNAVAILABLE, err);
+    }
+    a->id = id;
+
+    /* The slot's previous run, if any, is forgotten: its id becomes
+     * unknown (404), as the count limit says. */
+    slot *s = &srv->slots[id % srv->cfg->keep_results];
+
+    result_forget(srv, s);
+    free(s->key);
+    *s = (slot){.id = id, .key = key ? strdup(key) : NULL};
+    return answer_accepted(q->conn, id);
 }
 
 static enum MHD_Result start_run(server *srv, req *q, int async)
 {
     char err[256];
-    const char *bad = check_input(q);
+    char why[160];
+    int bad = check_input(q, why, sizeof(why)) < 0;
     uint64_t id = 0;
-    int blank = bad == NULL && q->len > 0;
+    int blank = !bad && q->len > 0;
 
     if (q->too_big) {
-        snprintf(err, sizeof(err), "the request body exceeds %zu bytes",
+        snprintf(err, sizeof(err), "the request body exceeds the limit of "
+                 "%zu bytes (--max-request-bytes)",
                  srv->cfg->max_request_bytes);
-        return answer_error(q->conn, MHD_HTTP_CONTENT_TOO_LARGE, err);
+        return reject(srv, q->conn, REJECT_TOO_LARGE,
+                      MHD_HTTP_CONTENT_TOO_LARGE, err);
     }
     if (bad)
-        return answer_error(q->conn, MHD_HTTP_BAD_REQUEST, bad);
+        return reject(srv, q->conn, REJECT_BAD_BODY, MHD_HTTP_BAD_REQUEST,
+                      why);
 
     /* A body of only blanks is the empty input. */
     for (size_t k = 0; blank && k < q->len; k++)
         blank = strchr(" \t\r\n", q->body[k]) != NULL;
     size_t len = blank ? 0 : q->len;
 
-    if (async) {
-        const char *key = MHD_lookup_connection_value(
-            q->conn, MHD_GET_ARGUMENT_KIND, "key");
-        slot *same = NULL;
+    if (async)
+        return start_async(srv, q, len);
 
-        if (key && check_key(key, err, sizeof(err)) < 0)
-            return answer_error(q->conn, MHD_HTTP_BAD_REQUEST, err);
-
-        /* A key seen before names the run it started: answer with that
-         * run rather than start a second one. */
-        if (key)
-            same = find_key(srv, key);
-        if (same && same->done)
-            return answer(q->conn, MHD_HTTP_OK, "application/json",
-                          same->doc, same->len, 0);
-        if (same)
-            return answer_accepted(q->conn, same->id);
-
-        async_run *a = calloc(1, sizeof(*a));
-
-        if (!a)
-            return MHD_NO;
-        a->srv = srv;
-
-        /* The run cannot end before this returns: it ends on this very
-         * thread, in a later pass of the loop. */
-        if (engine_submit(srv->e, srv->wf, q->body, len, on_async_done, a,
-                          &id, err, sizeof(err)) != 0) {
-            free(a);
-            return answer_error(q->conn, MHD_HTTP_SERVICE_UNAVAILABLE, err);
-        }
-        a->id = id;
-
-        slot *s = &srv->slots[id % srv->cfg->keep_results];
-
-        free(s->doc);
-        free(s->key);
-        *s = (slot){.id = id, .key = key ? strdup(key) : NULL};
-        return answer_accepted(q->conn, id);
-    }
-
-    /* Suspend before submitting: the run may end before this returns. */
+    /* The run ends on this thread, in a later pass of the loop, so the
+     * connection is suspended once the run is queued. A refused trigger
+     * is answered at once: suspended and resumed within one call, its
+     * 503 waited for another connection to resume (seen with
+     * libmicrohttpd 0.9.75). A suspended connection is exempt from
+     * --connection-timeout, so a run may take longer than it. */
+    if (engine_submit(srv->e, srv->wf, q->body, len, on_run_done, q, &id,
+                      err, sizeof(err)) != 0)
+        return reject(srv, q->conn, REJECT_OVERLOADED,
+                      MHD_HTTP_SERVICE_UNAVAILABLE, err);
     q->state = REQ_RUNNING;
     MHD_suspend_connection(q->conn);
-    if (engine_submit(srv->e, srv->wf, q->body, len, on_run_done, q, &id,
-                      err, sizeof(err)) != 0) {
-        cJSON *o = cJSON_CreateObject();
-
-        cJSON_AddStringToObject(o, "error", err);
-        q->answer = cJSON_PrintUnformatted(o);
-        q->answer_len = q->answer ? strlen(q->answer) : 0;
-        cJSON_Delete(o);
-        q->status = MHD_HTTP_SERVICE_UNAVAILABLE;
-        q->state = REQ_DONE;
-        MHD_resume_connection(q->conn);
-    }
     return MHD_YES;
 }
 
@@ -315,10 +527,16 @@ static enum MHD_Result get_run(server *srv, struct MHD_Connection *conn,
     slot *s = &srv->slots[id % srv->cfg->keep_results];
     char msg[128];
 
-    if (*idtext == '\0' || *end != '\0' || id == 0 || s->id != id) {
+    if (*idtext == '\0')
+        return answer_error(conn, MHD_HTTP_NOT_FOUND, "a run id is needed "
+                            "after /runs/: the id that POST /runs?async=1 "
+                            "answered");
+    if (*end != '\0' || id == 0 || s->id != id) {
         snprintf(msg, sizeof(msg), "no run with id %.40s is known", idtext);
         return answer_error(conn, MHD_HTTP_NOT_FOUND, msg);
     }
+    if (s->dropped)
+        return answer_gone(srv, conn, id);
     if (!s->done) {
         char *doc = NULL;
         int n = asprintf(&doc, "{\"id\":\"%llu\",\"state\":\"running\"}",
@@ -327,6 +545,9 @@ static enum MHD_Result get_run(server *srv, struct MHD_Connection *conn,
             return MHD_NO;
         return answer_json(conn, MHD_HTTP_ACCEPTED, doc, (size_t)n);
     }
+    if (!s->doc)
+        return answer_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                            "the run produced no result");
     return answer(conn, MHD_HTTP_OK, "application/json", s->doc, s->len, 0);
 }
 
@@ -347,9 +568,16 @@ static enum MHD_Result get_metrics(server *srv, struct MHD_Connection *conn)
         "# TYPE astermule_runs_total counter\n"
         "astermule_runs_total{health=\"true\"} %llu\n"
         "astermule_runs_total{health=\"false\"} %llu\n"
-        "# HELP astermule_runs_refused_total Triggers refused.\n"
+        "# HELP astermule_runs_refused_total Runs the engine refused.\n"
         "# TYPE astermule_runs_refused_total counter\n"
         "astermule_runs_refused_total %llu\n"
+        "# HELP astermule_triggers_rejected_total Triggers answered with "
+        "an error, by reason.\n"
+        "# TYPE astermule_triggers_rejected_total counter\n"
+        "astermule_triggers_rejected_total{reason=\"%s\"} %llu\n"
+        "astermule_triggers_rejected_total{reason=\"%s\"} %llu\n"
+        "astermule_triggers_rejected_total{reason=\"%s\"} %llu\n"
+        "astermule_triggers_rejected_total{reason=\"%s\"} %llu\n"
         "# HELP astermule_runs_in_flight Runs queued or running.\n"
         "# TYPE astermule_runs_in_flight gauge\n"
         "astermule_runs_in_flight %llu\n"
@@ -369,6 +597,14 @@ static enum MHD_Result get_metrics(server *srv, struct MHD_Connection *conn)
         (unsigned long long)st.runs_healthy,
         (unsigned long long)st.runs_unhealthy,
         (unsigned long long)st.runs_refused,
+        reject_names[REJECT_BAD_BODY],
+        (unsigned long long)srv->rejected[REJECT_BAD_BODY],
+        reject_names[REJECT_TOO_LARGE],
+        (unsigned long long)srv->rejected[REJECT_TOO_LARGE],
+        reject_names[REJECT_OVERLOADED],
+        (unsigned long long)srv->rejected[REJECT_OVERLOADED],
+        reject_names[REJECT_BAD_REQUEST],
+        (unsigned long long)srv->rejected[REJECT_BAD_REQUEST],
         (unsigned long long)st.runs_inflight,
         (unsigned long long)st.calls,
         (unsigned long long)st.call_failures,
@@ -379,40 +615,144 @@ static enum MHD_Result get_metrics(server *srv, struct MHD_Connection *conn)
                   (size_t)n, 1);
 }
 
-static int is_target(const server *srv, const char *url)
+/* The fixed routes, which take precedence over the target. */
+static const struct fixed_route {
+    const char *path; /* matched exactly, or as a prefix if it ends in / */
+    route_kind kind;
+    int post;         /* takes POST only; otherwise GET and HEAD */
+} fixed_routes[] = {
+    {"/healthz", ROUTE_HEALTHZ, 0},
+    {"/readyz", ROUTE_READYZ, 0},
+    {"/metrics", ROUTE_METRICS, 0},
+    {"/runs", ROUTE_RUNS, 1},
+    {"/runs/", ROUTE_RUN, 0},
+};
+
+/* The path of an absolute-form request target (RFC 9112 section 3.2.2),
+ * "http://authority/path", is "/path", and "/" when empty: a client
+ * talking to us as to a proxy means the same resource. Any other url is
+ * its own path. */
+static const char *origin_path(const char *url)
+{
+    size_t skip;
+
+    if (strncasecmp(url, "http://", 7) == 0)
+        skip = 7;
+    else if (strncasecmp(url, "https://", 8) == 0)
+        skip = 8;
+    else
+        return url;
+
+    const char *path = strchr(url + skip, '/');
+
+    return path ? path : "/";
+}
+
+static int is_target(const server *srv, const char *path)
 {
     const char *t = srv->cfg->target;
 
-    if (strcmp(url, t) == 0)
+    if (strcmp(path, t) == 0)
         return 1;
-    return srv->target_subtree && strncmp(url, t, srv->target_len) == 0;
+    return srv->target_subtree && strncmp(path, t, srv->target_len) == 0;
 }
 
-/* Returns 1 and sets *r when url is one of the fixed routes. */
-static int fixed_route(server *srv, req *q, const char *url,
-                       const char *method, enum MHD_Result *r)
+/* Sets q's route from its path and method, once its headers are in. A
+ * fixed route asked with another method keeps its methods in q->allow,
+ * for the 405. */
+static void route_request(server *srv, req *q, const char *path,
+                          const char *method)
+{
+    int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    int post = strcmp(method, "POST") == 0;
+    size_t n = sizeof(fixed_routes) / sizeof(fixed_routes[0]);
+
+    for (size_t k = 0; k < n; k++) {
+        const struct fixed_route *f = &fixed_routes[k];
+        size_t len = strlen(f->path);
+        int prefix = f->path[len - 1] == '/';
+
+        if (prefix ? strncmp(path, f->path, len) != 0
+                   : strcmp(path, f->path) != 0)
+            continue;
+        q->route = f->kind;
+        if (f->post ? !post : !get)
+            q->allow = f->post ? "POST" : "GET, HEAD";
+        return;
+    }
+    q->route = is_target(srv, path) ? ROUTE_TARGET : ROUTE_NONE;
+}
+
+/* 1 when q would start a run: only then is its body kept. */
+static int is_trigger(const req *q)
+{
+    return q->route == ROUTE_TARGET || (q->route == ROUTE_RUNS && !q->allow);
+}
+
+/* 1 when q, a trigger, declares a body (Content-Length) over the limit:
+ * it can be refused before a byte of it is read. */
+static int declared_too_big(const server *srv, const req *q)
+{
+    const char *cl = MHD_lookup_connection_value(
+        q->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long n;
+    char *end;
+
+    if (!cl || !is_trigger(q))
+        return 0;
+    errno = 0;
+    n = strtoull(cl, &end, 10);
+    if (end == cl || *end != '\0')
+        return 0;
+    return errno == ERANGE || n > srv->cfg->max_request_bytes;
+}
+
+/* 405 for a fixed route asked with a method it does not take. */
+static enum MHD_Result not_allowed(server *srv, req *q, const char *path,
+                                   const char *method)
+{
+    char msg[256];
+
+    srv->rejected[REJECT_BAD_REQUEST]++;
+    snprintf(msg, sizeof(msg), "%.200s takes %s, not %.20s",
+             path, q->allow, method);
+    return answer_error_allow(q->conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                              q->allow, msg);
+}
+
+/* Answers q once its body is in, by its route. */
+static enum MHD_Result dispatch(server *srv, req *q, const char *path,
+                                const char *method)
 {
     struct MHD_Connection *conn = q->conn;
-    int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    char msg[256];
+    int async;
 
-    if (strcmp(url, "/healthz") == 0 && get) {
-        *r = answer(conn, MHD_HTTP_OK, "text/plain", "ok\n", 3, 0);
-    } else if (strcmp(url, "/readyz") == 0 && get) {
-        *r = answer(conn, MHD_HTTP_OK, "text/plain", "ready\n", 6, 0);
-    } else if (strcmp(url, "/metrics") == 0 && get) {
-        *r = get_metrics(srv, conn);
-    } else if (strcmp(url, "/runs") == 0 && strcmp(method, "POST") == 0) {
-        const char *a = MHD_lookup_connection_value(
-            conn, MHD_GET_ARGUMENT_KIND, "async");
-        int async = a && (strcmp(a, "1") == 0 || strcmp(a, "true") == 0);
+    if (q->allow)
+        return not_allowed(srv, q, path, method);
 
-        *r = start_run(srv, q, async);
-    } else if (strncmp(url, "/runs/", 6) == 0 && get) {
-        *r = get_run(srv, conn, url + 6);
-    } else {
-        return 0;
+    switch (q->route) {
+    case ROUTE_HEALTHZ:
+        return answer(conn, MHD_HTTP_OK, "text/plain", "ok\n", 3, 0);
+    case ROUTE_READYZ:
+        return answer(conn, MHD_HTTP_OK, "text/plain", "ready\n", 6, 0);
+    case ROUTE_METRICS:
+        return get_metrics(srv, conn);
+    case ROUTE_RUNS:
+        if (parse_async(conn, &async, msg, sizeof(msg)) < 0)
+            return reject(srv, conn, REJECT_BAD_REQUEST,
+                          MHD_HTTP_BAD_REQUEST, msg);
+        return start_run(srv, q, async);
+    case ROUTE_RUN:
+        return get_run(srv, conn, path + 6);
+    case ROUTE_TARGET:
+        return start_run(srv, q, 0);
+    case ROUTE_NONE:
+        break;
     }
-    return 1;
+    snprintf(msg, sizeof(msg), "nothing is served at %s %.200s", method,
+             path);
+    return answer_error(conn, MHD_HTTP_NOT_FOUND, msg);
 }
 
 /* ---- libmicrohttpd callbacks -------------------------------------- */
@@ -442,6 +782,37 @@ static int body_append(server *srv, req *q, const char *data, size_t n)
     return 0;
 }
 
+/* The first call for a request: its headers are in, its body not yet.
+ * Routes it, and refuses at once a trigger whose declared body is over
+ * the limit, rather than wait for bytes it would throw away. */
+static enum MHD_Result on_headers(server *srv, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  void **con_cls)
+{
+    req *q = calloc(1, sizeof(*q));
+    char msg[160];
+
+    if (!q)
+        return MHD_NO;
+    q->srv = srv;
+    q->conn = conn;
+    *con_cls = q;
+    route_request(srv, q, origin_path(url), method);
+
+    if (!declared_too_big(srv, q))
+        return MHD_YES;
+
+    /* libmicrohttpd sends an answer queued this early, then closes the
+     * connection without reading the body. */
+    snprintf(msg, sizeof(msg), "the request body (Content-Length %.24s) "
+             "exceeds the limit of %zu bytes (--max-request-bytes)",
+             MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                         MHD_HTTP_HEADER_CONTENT_LENGTH),
+             srv->cfg->max_request_bytes);
+    return reject(srv, conn, REJECT_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE,
+                  msg);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   const char *version,
@@ -450,18 +821,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 {
     server *srv = cls;
     req *q = *con_cls;
-    enum MHD_Result r;
-    char msg[256];
 
-    if (!q) {
-        q = calloc(1, sizeof(*q));
-        if (!q)
-            return MHD_NO;
-        q->srv = srv;
-        q->conn = conn;
-        *con_cls = q;
-        return MHD_YES;
-    }
+    if (!q)
+        return on_headers(srv, conn, url, method, con_cls);
 
     if (q->state == REQ_DONE) {
         char *doc = q->answer;
@@ -473,21 +835,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
         return answer_json(conn, q->status, doc, q->answer_len);
     }
 
+    /* Only a trigger's body is kept; any other route's is read and
+     * dropped. */
     if (*upload_size > 0) {
-        if (body_append(srv, q, upload_data, *upload_size) < 0)
+        if (is_trigger(q) &&
+            body_append(srv, q, upload_data, *upload_size) < 0)
             return MHD_NO;
         *upload_size = 0;
         return MHD_YES;
     }
 
     srv->requests++;
-    if (fixed_route(srv, q, url, method, &r))
-        return r;
-    if (is_target(srv, url))
-        return start_run(srv, q, 0);
-
-    snprintf(msg, sizeof(msg), "nothing is served at %s %.200s", method, url);
-    return answer_error(conn, MHD_HTTP_NOT_FOUND, msg);
+    return dispatch(srv, q, origin_path(url), method);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn,
@@ -503,13 +862,34 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
     *con_cls = NULL;
 }
 
+/* libmicrohttpd's messages that mean the server itself cannot work:
+ * binding, listening, accepting, its epoll set, running out of
+ * descriptors or connections. They stay at warn. Everything else it says
+ * is about one connection, mostly a client that went away (one line per
+ * disconnect, naming neither peer nor run), and goes to debug. The match
+ * is on the English format text, which may change between versions of
+ * the library: a message it misses only drops to debug, and a server that
+ * cannot listen is reported by daemon_start() anyway. */
+static const char *const mhd_fatal_words[] = {
+    "bind", "listen", "accept", "epoll", "resource limit",
+    "connection limit", "inter-thread communication",
+};
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
+    size_t n = sizeof(mhd_fatal_words) / sizeof(mhd_fatal_words[0]);
+    log_level lvl = LOG_DEBUG;
     char line[512];
 
+    for (size_t k = 0; k < n && lvl == LOG_DEBUG; k++) {
+        if (strcasestr(fmt, mhd_fatal_words[k]))
+            lvl = LOG_WARN;
+    }
+    if (!log_enabled(lvl))
+        return;
     vsnprintf(line, sizeof(line), fmt, ap);
     line[strcspn(line, "\n")] = '\0';
-    log_msg(LOG_WARN, "http", "%s", line);
+    log_msg(lvl, "http", "%s", line);
 }
 
 /* ---- set-up and the loop ------------------------------------------ */
@@ -537,6 +917,9 @@ static struct MHD_Daemon *daemon_start(server *srv, char *err,
         return NULL;
     }
 
+    /* The connection timeout closes connections idle that long, half a
+     * request header included; suspended ones (a run in flight) are
+     * exempt until resumed. */
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
@@ -544,6 +927,7 @@ static struct MHD_Daemon *daemon_start(server *srv, char *err,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)AM_CONN_MEMORY,
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
         MHD_OPTION_END);
 
@@ -553,15 +937,28 @@ static struct MHD_Daemon *daemon_start(server *srv, char *err,
     return d;
 }
 
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* Runs until a signal arrives on sigfd. */
 static void serve_loop(server *srv, int sig_slot, int mhd_slot)
 {
     for (;;) {
         MHD_UNSIGNED_LONG_LONG mhd_ms = 0;
         int wait_ms = -1;
+        uint64_t due = UINT64_MAX;
 
-        if (MHD_get_timeout(srv->d, &mhd_ms) == MHD_YES)
+        /* libmicrohttpd has work of its own at due: a connection timing
+         * out, or data it already read (then due is now). */
+        if (MHD_get_timeout(srv->d, &mhd_ms) == MHD_YES) {
             wait_ms = mhd_ms > 1000 ? 1000 : (int)mhd_ms;
+            due = now_ms() + mhd_ms;
+        }
 
         engine_step(srv->e, wait_ms);
         if (engine_fd_ready(srv->e, sig_slot))
@@ -571,8 +968,8 @@ static void serve_loop(server *srv, int sig_slot, int mhd_slot)
          * of it only inside MHD_run(), and its wake-up is not seen by our
          * epoll in external mode, so run it now rather than wait for
          * unrelated traffic. */
-        if (engine_fd_ready(srv->e, mhd_slot) || wait_ms >= 0 ||
-            srv->resumed) {
+        if (engine_fd_ready(srv->e, mhd_slot) || srv->resumed ||
+            (due != UINT64_MAX && now_ms() >= due)) {
             srv->resumed = 0;
             MHD_run(srv->d);
         }
@@ -650,7 +1047,7 @@ out:
     }
     if (srv.slots) {
         for (size_t k = 0; k < cfg->keep_results; k++) {
-            free(srv.slots[k].doc);
+            result_forget(&srv, &srv.slots[k]);
             free(srv.slots[k].key);
         }
         free(srv.slots);

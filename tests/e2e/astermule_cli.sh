@@ -5,6 +5,9 @@ source "$(dirname "$0")/lib.sh"
 M="$ASTER_BIN/astermule"
 
 "$M" --help | grep -q -- '--dag-file' || fail "astermule --help"
+for flag in --connection-timeout --keep-results-bytes --max-host-connections; do
+    "$M" --help | grep -q -- "$flag" || fail "astermule --help lacks $flag"
+done
 "$ASTER_BIN/test-service" --help | grep -q -- '--port' || fail "test-service --help"
 
 # Bad flags exit 2 and say which flag.
@@ -18,6 +21,34 @@ set +e
 "$M" --port 1 2>"$E2E_TMP/err"; rc=$?
 set -e
 [ $rc = 2 ] && grep -q -- '--dag' "$E2E_TMP/err" || fail "missing --dag not refused"
+
+# expect_bad_flag FLAG VALUE: exits 2 naming the flag and the value. The
+# workflow is valid, so nothing but the flag can be refused.
+expect_bad_flag() {
+    set +e
+    timeout 10 "$M" --dag-file "$ASTER_CASES/dag-diamond.json" --port 0 \
+        "$1" "$2" 2>"$E2E_TMP/err" >/dev/null </dev/null
+    local rc=$?
+    set -e
+    [ $rc = 2 ] || fail "$1 $2 exited $rc, not 2"
+    grep -qF -- "$1 $2" "$E2E_TMP/err" || {
+        cat "$E2E_TMP/err" >&2
+        fail "$1 $2: stderr does not name the flag and value"
+    }
+}
+expect_bad_flag --address bogus
+expect_bad_flag --address 10.0.0.256
+expect_bad_flag --connection-timeout 0
+expect_bad_flag --connection-timeout 3601
+expect_bad_flag --connection-timeout 5s
+expect_bad_flag --max-host-connections -1
+expect_bad_flag --max-host-connections x
+expect_bad_flag --keep-results-bytes -1
+expect_bad_flag --keep-results-bytes 1099511627777
+expect_bad_flag --keep-results-bytes lots
+"$M" --check --dag-file "$ASTER_CASES/dag-diamond.json" --address ::1 \
+    --connection-timeout 3600 --keep-results-bytes 0 >/dev/null ||
+    fail "good --address, --connection-timeout, --keep-results-bytes refused"
 
 # --check: valid documents exit 0.
 for f in dag-diamond.json dag-six.yaml dag-ten.yaml; do
@@ -51,6 +82,18 @@ expect_invalid bad-action.json "FETCH" "GET"
 expect_invalid astro-bad-names.yaml "Read_Temp" "70000" "spec.stars[1].target"
 expect_invalid not-json.txt "line"
 expect_invalid nul-in-name.json "nodes[0].name"
+expect_invalid empty.json \
+    "the workflow in $ASTER_CASES/invalid/empty.json is invalid:"
+
+# A workflow given inline is named as such, not as an empty file name.
+set +e
+"$M" --check --dag '{"nodes":[]}' 2>"$E2E_TMP/err" >/dev/null; rc=$?
+set -e
+[ $rc = 2 ] || fail "invalid --dag exited $rc, not 2"
+grep -qF "the workflow given with --dag is invalid:" "$E2E_TMP/err" || {
+    cat "$E2E_TMP/err" >&2
+    fail "invalid --dag: stderr does not say the workflow came with --dag"
+}
 
 # An Astro is a valid document but has no URLs for the engine.
 set +e

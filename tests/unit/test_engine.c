@@ -836,6 +836,45 @@ static void test_handles_reused(void **state)
     free(doc);
 }
 
+/* max_host_conns holds calls to one service to that many at once: four
+ * parallel 100 ms calls to one service take 400 ms with one connection,
+ * about 100 ms without a limit. */
+static void test_host_connection_limit(void **state)
+{
+    char *doc = fmt("{\"nodes\":["
+                    "{\"name\":\"p\",\"url\":"
+                    "\"http://127.0.0.1:%d/test?delay_ms=100\"},"
+                    "{\"name\":\"q\",\"url\":"
+                    "\"http://127.0.0.1:%d/test?delay_ms=100\"},"
+                    "{\"name\":\"r\",\"url\":"
+                    "\"http://127.0.0.1:%d/test?delay_ms=100\"},"
+                    "{\"name\":\"s\",\"url\":"
+                    "\"http://127.0.0.1:%d/test?delay_ms=100\"}"
+                    "]}", svc[SA].port, svc[SA].port, svc[SA].port,
+                    svc[SA].port);
+    wf_workflow *wf = parse(doc);
+    engine_config cfg;
+    int healthy;
+
+    engine_config_default(&cfg);
+    cfg.max_host_conns = 1;
+
+    cJSON *r = run_with(wf, "{}", &cfg, &healthy);
+
+    assert_true(healthy);
+    assert_true(jnum(r, "durationMs") >= 400);
+    assert_int_equal(service_hits(&svc[SA]), 4);
+    cJSON_Delete(r);
+
+    r = run_with(wf, "{}", NULL, &healthy);
+    assert_true(healthy);
+    assert_true(jnum(r, "durationMs") < 400);
+    cJSON_Delete(r);
+
+    wf_free(wf);
+    free(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -858,6 +897,7 @@ int main(void)
                                reset_hits),
         cmocka_unit_test_setup(test_url_credentials_hidden, reset_hits),
         cmocka_unit_test_setup(test_exit_data_exact, reset_hits),
+        cmocka_unit_test_setup(test_host_connection_limit, reset_hits),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
