@@ -17,7 +17,7 @@ case "${1:-}" in
 *) echo "usage: ci/main.sh [--exit]" >&2; exit 2 ;;
 esac
 
-ci/deps.sh
+ci/deps.sh --kubectl
 ci/build.sh build
 
 bin=$PWD/build/bin

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ci/deps.sh
+ci/deps.sh --kubectl
 jobs=$(nproc)
 
 echo "== build and test"

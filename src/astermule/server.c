@@ -875,7 +875,9 @@ static const char *const mhd_fatal_words[] = {
     "connection limit", "inter-thread communication",
 };
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+/* The format comes from libmicrohttpd, which passes its arguments. */
+__attribute__((format(printf, 2, 0))) static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     size_t n = sizeof(mhd_fatal_words) / sizeof(mhd_fatal_words[0]);
     log_level lvl = LOG_DEBUG;

@@ -5,8 +5,10 @@ start_sim
 item 1 "kubectl version"
 run kubectl version
 expect_rc 0
-expect_out '^Client Version: v1\.32\.4-dispatcher$'
-expect_out '^Kustomize Version: v5\.5\.0$'
+# Any client of the range this suite is run with (1.27 to 1.33), not the
+# exact build one machine happens to carry.
+expect_out '^Client Version: v1\.(2[7-9]|3[0-3])\.[0-9]+'
+expect_out '^Kustomize Version: v[0-9]+\.'
 expect_out '^Server Version: v1\.32\.0-fake$'
 
 item 5 "apply CRD, wait established"
