@@ -23,12 +23,16 @@ typedef struct token {
     char nul;   /* a string holding \u0000 */
 } token;
 
+/* Tokens kept without an allocation: most node outputs are small. */
+#define JX_SMALL 32
+
 typedef struct scan {
     const char *text;
     size_t len;
-    token *v;
+    token *v; /* small, or the heap once it outgrew it */
     size_t n;
     size_t cap;
+    token small[JX_SMALL];
     size_t next; /* the walk's place in v */
     int too_deep; /* cJSON must not be asked: it recurses per level */
 } scan;
@@ -43,11 +47,14 @@ static void set_error(jx_error *e, size_t at, int near, const char *what)
 static int push(scan *s, size_t start, size_t end, char kind, char nul)
 {
     if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        token *v = realloc(s->v, cap * sizeof(*v));
+        size_t cap = s->cap * 2;
+        token *v = s->v == s->small ? malloc(cap * sizeof(*v))
+                                    : realloc(s->v, cap * sizeof(*v));
 
         if (!v)
             return -1;
+        if (s->v == s->small)
+            memcpy(v, s->small, sizeof(s->small));
         s->v = v;
         s->cap = cap;
     }
@@ -253,6 +260,12 @@ static int walk(scan *s, cJSON *item, jx_error *e)
     return 0;
 }
 
+static void scan_free(scan *s)
+{
+    if (s->v != s->small)
+        free(s->v);
+}
+
 static int is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -260,12 +273,15 @@ static int is_space(char c)
 
 cJSON *jx_parse(const char *text, size_t len, jx_error *e)
 {
-    scan s = {.text = text, .len = len};
+    scan s = {.text = text, .len = len, .cap = JX_SMALL};
     const char *end = NULL;
     jx_error first;
-    int scanned = scan_all(&s, &first);
+    int scanned;
     cJSON *v = NULL;
     size_t at;
+
+    s.v = s.small;
+    scanned = scan_all(&s, &first);
 
     memset(e, 0, sizeof(*e));
 
@@ -304,11 +320,11 @@ cJSON *jx_parse(const char *text, size_t len, jx_error *e)
 
     if (walk(&s, v, e) < 0)
         goto fail;
-    free(s.v);
+    scan_free(&s);
     return v;
 
 fail:
     cJSON_Delete(v);
-    free(s.v);
+    scan_free(&s);
     return NULL;
 }

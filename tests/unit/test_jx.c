@@ -148,12 +148,39 @@ static void test_depth(void **state)
     free(huge);
 }
 
+/* Many numbers, more than fit before the scan allocates: all exact. */
+static void test_many_tokens(void **state)
+{
+    size_t cap = 5000 * 24 + 16, len = 0;
+    char *in = malloc(cap);
+    jx_error e;
+
+    assert_non_null(in);
+    in[len++] = '[';
+    for (int k = 0; k < 5000; k++)
+        len += (size_t)snprintf(in + len, cap - len, "%s%d00000000000000001",
+                                k ? "," : "", k + 1);
+    in[len++] = ']';
+    in[len] = '\0';
+
+    cJSON *v = jx_parse(in, len, &e);
+
+    assert_non_null(v);
+    char *text = cJSON_PrintUnformatted(v);
+
+    assert_string_equal(text, in);
+    free(text);
+    cJSON_Delete(v);
+    free(in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases),
         cmocka_unit_test(test_not_terminated),
         cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_many_tokens),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
