@@ -193,25 +193,6 @@ int jmerge_into(cJSON *dst, cJSON *src)
     return rc;
 }
 
-static const char *type_name(const cJSON *v)
-{
-    if (cJSON_IsArray(v))
-        return "an array";
-    if (cJSON_IsString(v))
-        return "a string";
-    if (cJSON_IsNumber(v))
-        return "a number";
-    if (cJSON_IsBool(v))
-        return "a boolean";
-    if (cJSON_IsNull(v))
-        return "null";
-
-    /* jx keeps numbers, and strings holding \u0000, as raw text. */
-    if (cJSON_IsRaw(v) && v->valuestring != NULL)
-        return v->valuestring[0] == '"' ? "a string" : "a number";
-    return "not an object";
-}
-
 /*
  * Copies the bytes around body[at] into dst (2 * JMERGE_SNIPPET + 1
  * bytes), blanking what is not printable ASCII so the message stays one
@@ -261,7 +242,7 @@ static cJSON *parse_object(const jmerge_part *p, char *err, size_t errlen)
     }
     if (!cJSON_IsObject(v)) {
         if (err != NULL && errlen > 0)
-            snprintf(err, errlen, "is not a JSON object but %s", type_name(v));
+            snprintf(err, errlen, "is not a JSON object but %s", jx_kind(v));
         cJSON_Delete(v);
         return NULL;
     }

@@ -328,3 +328,45 @@ fail:
     scan_free(&s);
     return NULL;
 }
+
+const char *jx_kind(const cJSON *v)
+{
+    if (cJSON_IsObject(v))
+        return "an object";
+    if (cJSON_IsArray(v))
+        return "an array";
+    if (cJSON_IsString(v))
+        return "a string";
+    if (cJSON_IsNumber(v))
+        return "a number";
+    if (cJSON_IsBool(v))
+        return "a boolean";
+    if (cJSON_IsNull(v))
+        return "null";
+
+    /* Raw items are numbers, or strings holding \u0000. */
+    if (cJSON_IsRaw(v) && v->valuestring != NULL)
+        return v->valuestring[0] == '"' ? "a string" : "a number";
+    return "an unknown value";
+}
+
+int jx_check_object(const char *text, size_t len, const char *what,
+                    char *why, size_t whylen)
+{
+    jx_error e;
+    cJSON *v = jx_parse(text, len, &e);
+    int rc = 0;
+
+    if (!v) {
+        snprintf(why, whylen, "%s is not valid JSON: %s %s byte %zu", what,
+                 e.what, e.near ? "near" : "at", e.at);
+        return -1;
+    }
+    if (!cJSON_IsObject(v)) {
+        snprintf(why, whylen, "%s is not a JSON object but %s", what,
+                 jx_kind(v));
+        rc = -1;
+    }
+    cJSON_Delete(v);
+    return rc;
+}

@@ -44,4 +44,17 @@ typedef struct jx_error {
  */
 cJSON *jx_parse(const char *text, size_t len, jx_error *e);
 
+/* "an object", "an array", "a string", "a number", "a boolean", "null":
+ * what a parsed value is, for messages (raw items included). */
+const char *jx_kind(const cJSON *v);
+
+/*
+ * Checks that text is exactly one JSON object, by jx_parse's rules.
+ * Returns 0, or -1 with a sentence in why (whylen bytes) that starts with
+ * what: "<what> is not valid JSON: a number not in JSON form at byte 5",
+ * "<what> is not a JSON object but an array".
+ */
+int jx_check_object(const char *text, size_t len, const char *what,
+                    char *why, size_t whylen);
+
 #endif

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "astermule.h"
+#include "jx.h"
 #include "log.h"
 
 #define EXIT_INVALID 2
@@ -348,15 +349,11 @@ static int run_once(const args *a, const wf_workflow *wf)
     const char *input = a->input ? a->input : "";
     engine *e;
 
-    if (a->input) {
-        cJSON *v = cJSON_Parse(a->input);
-        int ok = v && cJSON_IsObject(v);
-
-        cJSON_Delete(v);
-        if (!ok) {
-            fprintf(stderr, "astermule: --input is not a JSON object\n");
-            return EXIT_INVALID;
-        }
+    /* Read as strictly as a trigger's body. */
+    if (a->input && jx_check_object(a->input, strlen(a->input), "--input",
+                                    err, sizeof(err)) < 0) {
+        fprintf(stderr, "astermule: %s\n", err);
+        return EXIT_INVALID;
     }
 
     e = engine_new(&a->cfg.engine, err, sizeof(err));

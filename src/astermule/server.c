@@ -372,23 +372,6 @@ static slot *find_key(server *srv, const char *key)
     return NULL;
 }
 
-/* What a parsed body is, for "not a JSON object but ..." (jx keeps
- * numbers, and strings holding \u0000, as raw text). */
-static const char *kind_of(const cJSON *v)
-{
-    if (cJSON_IsArray(v))
-        return "a list";
-    if (cJSON_IsString(v))
-        return "a string";
-    if (cJSON_IsBool(v))
-        return "a boolean";
-    if (cJSON_IsNull(v))
-        return "null";
-    if (cJSON_IsRaw(v) && v->valuestring && v->valuestring[0] == '"')
-        return "a string";
-    return "a number";
-}
-
 /*
  * Checks the trigger body: empty (blanks only), or exactly one JSON
  * object, read as strictly as node outputs are (jx.h): trailing data,
@@ -398,28 +381,13 @@ static const char *kind_of(const cJSON *v)
 static int check_input(const req *q, char *why, size_t whylen)
 {
     size_t k = 0;
-    jx_error e;
-    cJSON *v;
 
     while (k < q->len && strchr(" \t\r\n", q->body[k]))
         k++;
     if (k == q->len)
         return 0;
-
-    v = jx_parse(q->body, q->len, &e);
-    if (!v) {
-        snprintf(why, whylen, "the request body is not valid JSON: %s %s "
-                 "byte %zu", e.what, e.near ? "near" : "at", e.at);
-        return -1;
-    }
-    if (!cJSON_IsObject(v)) {
-        snprintf(why, whylen, "the request body is not a JSON object but "
-                 "%s", kind_of(v));
-        cJSON_Delete(v);
-        return -1;
-    }
-    cJSON_Delete(v);
-    return 0;
+    return jx_check_object(q->body, q->len, "the request body", why,
+                           whylen);
 }
 
 /* Starts an asynchronous run of the checked body (len bytes) and answers

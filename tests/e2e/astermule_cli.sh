@@ -110,6 +110,13 @@ ok_dag="{\"nodes\":[{\"name\":\"A\",\"action\":\"GET\",\"url\":\"http://127.0.0.
 "$M" --dag "$ok_dag" --once --input '{"x":1}' >"$E2E_TMP/once.json" || fail "--once healthy did not exit 0"
 [ "$(json "$E2E_TMP/once.json" 'd["data"]["name"]')" = B ] || fail "--once result"
 
+# --input is read as strictly as a trigger's body.
+set +e
+"$M" --dag "$ok_dag" --once --input '{"x":01}' >/dev/null 2>"$E2E_TMP/err"; rc=$?
+set -e
+[ $rc = 2 ] && grep -q -- '--input is not valid JSON: a number not in JSON form at byte 5' \
+    "$E2E_TMP/err" || fail "--input '{\"x\":01}' exited $rc: $(cat "$E2E_TMP/err")"
+
 bad_dag="{\"nodes\":[{\"name\":\"A\",\"url\":\"http://127.0.0.1:$PORT_A/test?status=500\"}]}"
 set +e
 "$M" --dag "$bad_dag" --once >"$E2E_TMP/once.json" 2>/dev/null; rc=$?

@@ -218,7 +218,7 @@ static void test_bad_trigger_body(void **state)
         const char *body;
         const char *says;
     } bad[] = {
-        {"[1,2]", "the request body is not a JSON object but a list"},
+        {"[1,2]", "the request body is not a JSON object but an array"},
         {"42", "not a JSON object but a number"},
         {"{nope", "the request body is not valid JSON: syntax error near "
                   "byte "},
@@ -926,9 +926,13 @@ static void test_results_bounded_by_bytes(void **state)
     assert_int_equal(status, 410);
     cJSON_Delete(r);
 
+    /* Under AddressSanitizer freed memory waits in quarantine, so the
+     * process's size says nothing there; the 410s above still hold. */
+#ifndef __SANITIZE_ADDRESS__
     long kib = rss_kib(big.pid);
 
     assert_true(kib > 0 && kib < 40 * 1024);
+#endif
 }
 
 int main(void)

@@ -174,6 +174,38 @@ static void test_many_tokens(void **state)
     free(in);
 }
 
+static void test_check_object(void **state)
+{
+    static const struct {
+        const char *in;
+        const char *why; /* NULL: an object */
+    } objs[] = {
+        {" {\"a\":[1]} ", NULL},
+        {"[1]", "the input is not a JSON object but an array"},
+        {"7", "the input is not a JSON object but a number"},
+        {"\"x\\u0000\"", "the input is not a JSON object but a string"},
+        {"null", "the input is not a JSON object but null"},
+        {"{\"a\":01}", "the input is not valid JSON: a number not in JSON "
+                       "form at byte 5"},
+        {"{", "the input is not valid JSON: syntax error near byte "},
+    };
+    char why[128];
+
+    for (size_t k = 0; k < sizeof(objs) / sizeof(objs[0]); k++) {
+        int rc = jx_check_object(objs[k].in, strlen(objs[k].in),
+                                 "the input", why, sizeof(why));
+
+        if (!objs[k].why) {
+            assert_int_equal(rc, 0);
+            continue;
+        }
+        assert_int_equal(rc, -1);
+        if (strncmp(why, objs[k].why, strlen(objs[k].why)) != 0)
+            fail_msg("'%s': '%s', expected '%s'", objs[k].in, why,
+                     objs[k].why);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -181,6 +213,7 @@ int main(void)
         cmocka_unit_test(test_not_terminated),
         cmocka_unit_test(test_depth),
         cmocka_unit_test(test_many_tokens),
+        cmocka_unit_test(test_check_object),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
