@@ -19,7 +19,6 @@
 #define _GNU_SOURCE
 #include "engine.h"
 
-#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <malloc.h>
@@ -39,6 +38,10 @@
 #include "log.h"
 
 #define SUBSYS "engine"
+
+/* How long after a node's timeout its own deadline ends an attempt that
+ * libcurl has not ended. */
+#define DEADLINE_GRACE_MS 5
 
 /* Bytes libcurl reads into at a time, per call in flight. */
 #define ENGINE_RECV_BUFFER 4096L
@@ -114,6 +117,7 @@ typedef struct node_run {
     size_t out_len;
     char *error;      /* why it failed or was skipped */
     size_t blame;     /* skipped: the failed node it depends on */
+    size_t timer;     /* its timer's heap position + 1; 0: none */
     call *call;
 } node_run;
 
@@ -143,11 +147,18 @@ typedef struct submission {
     struct submission *next;
 } submission;
 
-/* A retry waiting for its backoff to pass. */
+typedef enum timer_kind {
+    TK_RETRY = 0, /* a node's backoff is over: start its next attempt */
+    TK_DEADLINE,  /* an attempt's timeout, in case libcurl does not act */
+} timer_kind;
+
+/* A node's timer; a node has at most one at a time (it is either in
+ * backoff or running), and knows its place in the heap. */
 typedef struct timer {
     int64_t due_ns;
     run *run;
     size_t node;
+    timer_kind kind;
 } timer;
 
 struct engine {
@@ -217,15 +228,45 @@ void engine_config_default(engine_config *cfg)
 
 /* ---- timers ------------------------------------------------------- */
 
-static void heap_swap(timer *t, size_t a, size_t b)
+/* Puts timer t at heap position i and tells its node where it is. */
+static void heap_set(engine *e, size_t i, timer t)
 {
-    timer tmp = t[a];
-
-    t[a] = t[b];
-    t[b] = tmp;
+    e->timers[i] = t;
+    t.run->nodes[t.node].timer = i + 1;
 }
 
-static int timer_push(engine *e, int64_t due, run *r, size_t node)
+static void sift_up(engine *e, size_t i)
+{
+    timer t = e->timers[i];
+
+    while (i > 0 && e->timers[(i - 1) / 2].due_ns > t.due_ns) {
+        heap_set(e, i, e->timers[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    heap_set(e, i, t);
+}
+
+static void sift_down(engine *e, size_t i)
+{
+    timer t = e->timers[i];
+
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = l;
+
+        if (l >= e->n_timers)
+            break;
+        if (r < e->n_timers && e->timers[r].due_ns < e->timers[l].due_ns)
+            m = r;
+        if (e->timers[m].due_ns >= t.due_ns)
+            break;
+        heap_set(e, i, e->timers[m]);
+        i = m;
+    }
+    heap_set(e, i, t);
+}
+
+static int timer_push(engine *e, int64_t due, run *r, size_t node,
+                      timer_kind kind)
 {
     if (e->n_timers == e->cap_timers) {
         size_t cap = e->cap_timers ? e->cap_timers * 2 : 64;
@@ -236,35 +277,38 @@ static int timer_push(engine *e, int64_t due, run *r, size_t node)
         e->timers = t;
         e->cap_timers = cap;
     }
-
-    size_t i = e->n_timers++;
-
-    e->timers[i] = (timer){due, r, node};
-    while (i > 0 && e->timers[(i - 1) / 2].due_ns > e->timers[i].due_ns) {
-        heap_swap(e->timers, i, (i - 1) / 2);
-        i = (i - 1) / 2;
-    }
+    e->timers[e->n_timers++] = (timer){due, r, node, kind};
+    sift_up(e, e->n_timers - 1);
     return 0;
+}
+
+/* Takes node i's timer, if it has one, out of the heap. */
+static void timer_cancel(engine *e, run *r, size_t i)
+{
+    size_t at = r->nodes[i].timer;
+
+    if (at == 0)
+        return;
+    r->nodes[i].timer = 0;
+    at--;
+    if (at == --e->n_timers)
+        return;
+
+    /* The last timer fills the hole, then finds its place. */
+    timer moved = e->timers[e->n_timers];
+
+    heap_set(e, at, moved);
+    if (at > 0 && e->timers[(at - 1) / 2].due_ns > moved.due_ns)
+        sift_up(e, at);
+    else
+        sift_down(e, at);
 }
 
 static timer timer_pop(engine *e)
 {
     timer top = e->timers[0];
-    size_t i = 0;
 
-    e->timers[0] = e->timers[--e->n_timers];
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-
-        if (l < e->n_timers && e->timers[l].due_ns < e->timers[m].due_ns)
-            m = l;
-        if (r < e->n_timers && e->timers[r].due_ns < e->timers[m].due_ns)
-            m = r;
-        if (m == i)
-            break;
-        heap_swap(e->timers, i, m);
-        i = m;
-    }
+    timer_cancel(e, top.run, top.node);
     return top;
 }
 
@@ -661,6 +705,12 @@ static call *call_new(engine *e, call_pool *p)
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 
+    /* Certificates are checked against the CA bundle alone: with a CA
+     * directory set as well (Debian's default) libcurl does not cache the
+     * bundle it has read, and every new https connection read all 290
+     * certificates again, for 20 to 35 ms, on the loop's one thread. */
+    curl_easy_setopt(easy, CURLOPT_CAPATH, NULL);
+
     switch (p->action) {
     case WF_ACTION_GET:
         curl_easy_setopt(easy, CURLOPT_HTTPHEADER, e->hdr_nobody);
@@ -792,7 +842,15 @@ static void attempt_start(run *r, size_t i)
         node_fail(r, i, str_printf("cannot start the request to %s: %s",
                                    url_shown(n->url, shown, sizeof(shown)),
                                    curl_multi_strerror(mc)));
+        return;
     }
+
+    /* libcurl does not time out a transfer still waiting for a
+     * connection (--max-host-connections): this deadline does, a little
+     * after libcurl's own would have fired. Without memory for it only
+     * libcurl's timeout remains. */
+    timer_push(e, now_ns() + (n->timeout_ms + DEADLINE_GRACE_MS) * 1000000,
+               r, i, TK_DEADLINE);
 }
 
 static void node_start(run *r, size_t i)
@@ -828,14 +886,15 @@ static void attempt_done(engine *e, call *c, CURLcode res)
     size_t i = c->node;
     const wf_node *n = &r->wf->nodes[i];
     node_run *nr = &r->nodes[i];
-    long status = 0;
+    long status = 0, oserr = 0;
+    curl_off_t sent_at = 0;
     char *msg = NULL;
-
-    long oserr = 0;
 
     curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(c->easy, CURLINFO_OS_ERRNO, &oserr);
+    curl_easy_getinfo(c->easy, CURLINFO_PRETRANSFER_TIME_T, &sent_at);
     curl_multi_remove_handle(e->multi, c->easy);
+    timer_cancel(e, r, i);
     nr->call = NULL;
     nr->http_status = status;
 
@@ -856,7 +915,10 @@ static void attempt_done(engine *e, call *c, CURLcode res)
         msg = str_printf("answer body exceeds the limit of %zu bytes",
                          e->cfg.max_body_bytes);
     } else if (res == CURLE_OPERATION_TIMEDOUT) {
-        msg = str_printf("timed out after %ld ms", n->timeout_ms);
+        /* Still waiting for a connection to the service, the request
+         * never left. */
+        msg = str_printf("timed out after %ld ms%s", n->timeout_ms,
+                         sent_at == 0 ? " before its request was sent" : "");
     } else if (res != CURLE_OK) {
         char shown[URL_SHOWN + 1];
 
@@ -895,7 +957,7 @@ static void attempt_done(engine *e, call *c, CURLcode res)
         free(nr->error);
         nr->error = msg;
         nr->state = NS_BACKOFF;
-        if (timer_push(e, now_ns() + delay * 1000000, r, i) == 0) {
+        if (timer_push(e, now_ns() + delay * 1000000, r, i, TK_RETRY) == 0) {
             STAT_ADD(e, retries, 1);
             return;
         }
@@ -906,31 +968,22 @@ static void attempt_done(engine *e, call *c, CURLcode res)
 
 /* ---- results ------------------------------------------------------ */
 
-/* Writes a single exit's body: JSON read exactly (jx.h) and reprinted
- * compact, a string when it is not JSON, null when it is empty. Bytes
- * that are not UTF-8 become U+FFFD either way. */
+/* Writes a single exit's body: its JSON text as it is (jx.h checks it),
+ * a string when it is not JSON, null when it is empty. Bytes that are
+ * not UTF-8 become U+FFFD either way. */
 static void put_exit_body(jw *w, const char *body, size_t len)
 {
-    size_t k = 0;
+    size_t start, end, k = 0;
     jx_error e;
-    cJSON *v;
-    char *text;
 
-    while (k < len && strchr(" \t\r\n", body[k]))
+    while (k < len && strchr(" \t\r\n", body[k]) && body[k])
         k++;
-    if (k == len) {
+    if (k == len)
         jw_null(w);
-        return;
-    }
-
-    v = jx_parse(body, len, &e);
-    text = v ? cJSON_PrintUnformatted(v) : NULL;
-    if (text)
-        jw_json_utf8(w, text, strlen(text));
+    else if (jx_check(body, len, &start, &end, &e) != JX_NONE)
+        jw_json_utf8(w, body + start, end - start);
     else
         jw_str(w, body, len);
-    free(text);
-    cJSON_Delete(v);
 }
 
 /* Writes the exit nodes' outputs, merged, as the value of "data". Returns
@@ -1332,8 +1385,12 @@ static void fire_timers(engine *e)
 
     while (e->n_timers > 0 && e->timers[0].due_ns <= now) {
         timer t = timer_pop(e);
+        node_run *nr = &t.run->nodes[t.node];
 
-        attempt_start(t.run, t.node);
+        if (t.kind == TK_RETRY)
+            attempt_start(t.run, t.node);
+        else if (nr->state == NS_RUNNING && nr->call)
+            attempt_done(e, nr->call, CURLE_OPERATION_TIMEDOUT);
     }
 }
 
@@ -1550,6 +1607,16 @@ fail:
  * last attempt said; NULL when memory ran out. */
 static char *stopped_reason(const node_run *nr)
 {
+    curl_off_t sent_at = 0;
+
+    if (nr->state == NS_RUNNING && nr->call)
+        curl_easy_getinfo(nr->call->easy, CURLINFO_PRETRANSFER_TIME_T,
+                          &sent_at);
+
+    /* A call still waiting for a connection never left. */
+    if (nr->state == NS_RUNNING && sent_at == 0)
+        return str_printf("the engine stopped before attempt %d's request "
+                          "was sent", nr->attempts);
     if (nr->state == NS_RUNNING)
         return str_printf("the engine stopped while attempt %d was in "
                           "flight", nr->attempts);
@@ -1579,6 +1646,7 @@ static void run_abort(run *r)
 
         char *why = stopped_reason(nr);
 
+        timer_cancel(r->e, r, i);
         if (nr->state == NS_RUNNING && nr->call) {
             curl_multi_remove_handle(r->e->multi, nr->call->easy);
             call_free(nr->call);
@@ -1602,7 +1670,6 @@ void engine_free(engine *e)
     /* Runs still queued or in flight get a result saying why they end. */
     if (e->multi) {
         drain_queue(e);
-        e->n_timers = 0;
         while (e->runs)
             run_abort(e->runs);
     }

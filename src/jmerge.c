@@ -1,15 +1,17 @@
 /*
  * jmerge: the mechanism behind jmerge.h.
  *
- * Ownership: a parsed body belongs to this file until it is printed.
- * Merging moves items from the later object into the earlier one rather
- * than copying them, so every body is parsed once, no value is
- * duplicated, and the values that lose a conflict are freed with the
- * later object.
+ * Each output, once jx has checked it, is read into a skeleton: its
+ * objects as lists of members, each member a key and either the text of
+ * its value (anything but an object, kept as a span of the output) or
+ * the skeleton of that object. Later skeletons fold into the first one;
+ * the result is written from it with jw. Ownership: spans point into the
+ * outputs, which outlive the merge; members, decoded keys and indexes
+ * belong to the skeleton and are freed with it.
  */
 #include "jmerge.h"
 
-#include <cjson/cJSON.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,11 +21,10 @@
 #include "jx.h"
 
 /*
- * Up to this many key comparisons a plain scan of the destination beats
- * building an index; past it the index keeps merging two large objects
- * linear instead of quadratic.
+ * Up to this many members a scan of an object beats an index; past it
+ * the index keeps merging two large objects linear, not quadratic.
  */
-#define JMERGE_SCAN_MAX 1024
+#define JMERGE_SCAN_MAX 16
 
 /*
  * Bytes of a bad body quoted in a parse error, before and after the spot:
@@ -31,167 +32,378 @@
  */
 #define JMERGE_SNIPPET 12
 
-/* Open addressing over the keys of one destination object. */
-typedef struct key_index {
-    cJSON **slots;
+typedef struct object object;
+
+typedef struct member {
+    const char *key; /* the key's token, quotes included */
+    size_t key_len;
+    const char *name; /* the key decoded, for comparing */
+    size_t name_len;
+    int name_owned;
+    uint64_t hash;
+    const char *value; /* the value's text, when not an object */
+    size_t value_len;
+    object *obj; /* the value's members, when it is an object */
+} member;
+
+struct object {
+    member *m;
+    size_t n;
+    size_t cap;
+    size_t *slots; /* open addressing, member index + 1; 0 is empty */
     size_t mask;
-} key_index;
+};
 
-static int is_json_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static int is_blank(const char *body, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        if (!is_json_space(body[i]))
-            return 0;
-    }
-    return 1;
-}
+/* ---- keys ---------------------------------------------------------- */
 
 /* FNV-1a: short keys dominate, and it needs no state. */
-static size_t key_hash(const char *key)
+static uint64_t name_hash(const char *s, size_t n)
 {
     uint64_t h = 1469598103934665603ULL;
 
-    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
-        h ^= *p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
         h *= 1099511628211ULL;
     }
-    return (size_t)h;
+    return h;
+}
+
+static unsigned hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return (unsigned)(c - '0');
+    if (c >= 'a' && c <= 'f')
+        return (unsigned)(c - 'a' + 10);
+    return (unsigned)(c - 'A' + 10);
+}
+
+static unsigned hex4(const char *s)
+{
+    return hex_value(s[0]) << 12 | hex_value(s[1]) << 8 |
+           hex_value(s[2]) << 4 | hex_value(s[3]);
+}
+
+/* Appends code point cp as UTF-8; a lone surrogate becomes its three-byte
+ * form, so that the same escape always names the same key. */
+static size_t put_utf8(char *out, unsigned cp)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xc0 | cp >> 6);
+        out[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xe0 | cp >> 12);
+        out[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+        out[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    out[0] = (char)(0xf0 | cp >> 18);
+    out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+    out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+    out[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
 }
 
 /*
- * Sizes the table for n keys at most half full. Returns -1 when memory is
- * short; the caller then scans instead, which is slower but still right.
+ * Decodes a checked key token's escapes into out (at least as long as
+ * the token): "\u00e9" and "é" must name the same key. Returns the
+ * length.
  */
-static int index_init(key_index *ix, size_t n)
+static size_t decode_key(const char *tok, size_t len, char *out)
 {
-    size_t cap = 16;
-
-    while (cap < n * 2) {
-        if (cap > SIZE_MAX / 4)
-            return -1;
-        cap *= 2;
-    }
-
-    ix->slots = calloc(cap, sizeof(*ix->slots));
-    if (ix->slots == NULL)
-        return -1;
-    ix->mask = cap - 1;
-    return 0;
-}
-
-/* The slot holding key, or the empty slot where it would go. */
-static cJSON **index_slot(const key_index *ix, const char *key)
-{
-    size_t i = key_hash(key) & ix->mask;
-
-    while (ix->slots[i] != NULL && strcmp(ix->slots[i]->string, key) != 0)
-        i = (i + 1) & ix->mask;
-    return &ix->slots[i];
-}
-
-/*
- * Keeps the first item of a duplicated key, as the scan would find it.
- * A keyless item (an array element pushed into an object by hand)
- * cannot conflict and stays out.
- */
-static void index_add(key_index *ix, cJSON *item)
-{
-    cJSON **slot;
-
-    if (item->string == NULL)
-        return;
-    slot = index_slot(ix, item->string);
-    if (*slot == NULL)
-        *slot = item;
-}
-
-static cJSON *scan_find(const cJSON *obj, const char *key)
-{
-    for (cJSON *it = obj->child; it != NULL; it = it->next) {
-        if (it->string != NULL && strcmp(it->string, key) == 0)
-            return it;
-    }
-    return NULL;
-}
-
-static size_t count_children(const cJSON *obj)
-{
+    static const char plain[] = "\"\\/\b\f\n\r\t";
+    static const char coded[] = "\"\\/bfnrt";
     size_t n = 0;
 
-    for (const cJSON *it = obj->child; it != NULL; it = it->next)
-        n++;
+    for (size_t i = 1; i + 1 < len; i++) {
+        if (tok[i] != '\\') {
+            out[n++] = tok[i];
+            continue;
+        }
+        if (tok[i + 1] != 'u') {
+            out[n++] = plain[strchr(coded, tok[i + 1]) - coded];
+            i++;
+            continue;
+        }
+
+        unsigned cp = hex4(tok + i + 2);
+
+        i += 5;
+        /* A high surrogate and a low one make one code point. */
+        if (cp >= 0xd800 && cp < 0xdc00 && i + 6 < len &&
+            tok[i + 1] == '\\' && tok[i + 2] == 'u') {
+            unsigned lo = hex4(tok + i + 3);
+
+            if (lo >= 0xdc00 && lo < 0xe000) {
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                i += 6;
+            }
+        }
+        n += put_utf8(out + n, cp);
+    }
     return n;
 }
 
 /*
- * Moves every key of src that dst lacks to the end of dst, in src's
- * order, and recurses where both hold an object. What src keeps is the
- * losing side of a conflict; the caller frees it with src.
+ * Fills m's name from its key: the token's inside, or a decoded copy when
+ * it holds escapes. The name is taken from the key as it will be written
+ * (bytes that are not UTF-8 as U+FFFD), so that two keys which print the
+ * same are the same key. Returns 0, or -1 when memory is short.
  */
-static void merge_objects(cJSON *dst, cJSON *src)
+static int member_name(member *m)
 {
-    size_t nd = count_children(dst);
-    size_t ns = count_children(src);
-    key_index ix = {NULL, 0};
-    int indexed = 0;
-    cJSON *item;
-    cJSON *next;
+    const char *tok = m->key;
+    size_t len = m->key_len;
+    char *fixed = NULL, *buf;
 
-    /* Appended keys lengthen every later scan, hence nd + ns. */
-    if (ns > 0 && nd + ns > JMERGE_SCAN_MAX / ns)
-        indexed = index_init(&ix, nd + ns) == 0;
-    if (indexed) {
-        for (cJSON *it = dst->child; it != NULL; it = it->next)
-            index_add(&ix, it);
+    if (!jw_utf8_valid(tok, len)) {
+        jw w;
+
+        jw_init(&w, len * 3);
+        jw_json_utf8(&w, tok, len);
+        fixed = jw_finish(&w, &len);
+        if (!fixed)
+            return -1;
+        tok = fixed;
     }
 
-    for (item = src->child; item != NULL; item = next) {
-        cJSON *have;
+    if (!fixed && !memchr(tok, '\\', len)) {
+        m->name = tok + 1;
+        m->name_len = len - 2;
+    } else {
+        buf = malloc(len);
+        if (!buf) {
+            free(fixed);
+            return -1;
+        }
+        m->name_len = decode_key(tok, len, buf);
+        m->name = buf;
+        m->name_owned = 1;
+    }
+    free(fixed);
+    m->hash = name_hash(m->name, m->name_len);
+    return 0;
+}
 
-        next = item->next;
-        if (item->string == NULL)
-            continue;
+/* ---- objects ------------------------------------------------------- */
 
-        have = indexed ? *index_slot(&ix, item->string)
-                       : scan_find(dst, item->string);
-        if (have == NULL) {
-            /*
-             * Objects are arrays of keyed items inside cJSON: appending
-             * the detached item as an array element keeps its key
-             * without the copy cJSON_AddItemToObject would make.
-             */
-            cJSON_DetachItemViaPointer(src, item);
-            cJSON_AddItemToArray(dst, item);
-            if (indexed)
-                index_add(&ix, item);
-        } else if (cJSON_IsObject(have) && cJSON_IsObject(item)) {
-            merge_objects(have, item);
+static void object_free(object *o)
+{
+    if (!o)
+        return;
+    for (size_t i = 0; i < o->n; i++) {
+        if (o->m[i].name_owned)
+            free((char *)o->m[i].name);
+        object_free(o->m[i].obj);
+    }
+    free(o->m);
+    free(o->slots);
+    free(o);
+}
+
+static int same_name(const member *a, const member *b)
+{
+    return a->hash == b->hash && a->name_len == b->name_len &&
+           memcmp(a->name, b->name, a->name_len) == 0;
+}
+
+/* (Re)builds the index for at most half-full slots; -1 when memory is
+ * short, and then lookups scan, slower but still right. */
+static int index_build(object *o)
+{
+    size_t cap = 64;
+
+    while (cap < o->cap * 2)
+        cap *= 2;
+
+    size_t *slots = calloc(cap, sizeof(*slots));
+
+    if (!slots)
+        return -1;
+    free(o->slots);
+    o->slots = slots;
+    o->mask = cap - 1;
+    for (size_t i = 0; i < o->n; i++) {
+        size_t s = o->m[i].hash & o->mask;
+
+        while (o->slots[s])
+            s = (s + 1) & o->mask;
+        o->slots[s] = i + 1;
+    }
+    return 0;
+}
+
+/* The member of o named as m is, or NULL. */
+static member *object_find(const object *o, const member *m)
+{
+    if (!o->slots) {
+        for (size_t i = 0; i < o->n; i++) {
+            if (same_name(&o->m[i], m))
+                return &o->m[i];
+        }
+        return NULL;
+    }
+    for (size_t s = m->hash & o->mask; o->slots[s]; s = (s + 1) & o->mask) {
+        member *have = &o->m[o->slots[s] - 1];
+
+        if (same_name(have, m))
+            return have;
+    }
+    return NULL;
+}
+
+/* Appends m (moved in); -1 when memory is short. */
+static int object_add(object *o, const member *m)
+{
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 8;
+        member *v = realloc(o->m, cap * sizeof(*v));
+
+        if (!v)
+            return -1;
+        o->m = v;
+        o->cap = cap;
+        if (o->cap > JMERGE_SCAN_MAX && index_build(o) < 0) {
+            free(o->slots);
+            o->slots = NULL;
         }
     }
+    o->m[o->n] = *m;
+    if (o->slots) {
+        size_t s = m->hash & o->mask;
 
-    free(ix.slots);
+        while (o->slots[s])
+            s = (s + 1) & o->mask;
+        o->slots[s] = o->n + 1;
+    }
+    o->n++;
+    return 0;
+}
+
+static void member_drop(member *m)
+{
+    if (m->name_owned)
+        free((char *)m->name);
+    object_free(m->obj);
+}
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static size_t skip_blanks(const char *t, size_t len, size_t i)
+{
+    while (i < len && is_blank(t[i]))
+        i++;
+    return i;
 }
 
 /*
- * Short memory only costs speed (no index, a scan instead), so the one
- * failure left is being handed something other than two objects.
+ * Reads the object at t[*i] (a text jx accepted) into a skeleton; *i ends
+ * past it. Returns NULL when memory is short.
  */
-int jmerge_into(cJSON *dst, cJSON *src)
+static object *read_object(const char *t, size_t len, size_t *i)
 {
-    int rc = -1;
+    object *o = calloc(1, sizeof(*o));
+    size_t k = *i + 1;
 
-    if (cJSON_IsObject(dst) && cJSON_IsObject(src)) {
-        merge_objects(dst, src);
-        rc = 0;
+    if (!o)
+        return NULL;
+    for (;;) {
+        member m = {0};
+
+        k = skip_blanks(t, len, k);
+        if (t[k] == '}')
+            break;
+        if (t[k] == ',')
+            k = skip_blanks(t, len, k + 1);
+
+        m.key = t + k;
+        k = jx_skip(t, len, k);
+        m.key_len = (size_t)(t + k - m.key);
+        k = skip_blanks(t, len, k) + 1; /* past ':' */
+        k = skip_blanks(t, len, k);
+        if (member_name(&m) < 0)
+            goto oom;
+        if (t[k] == '{') {
+            m.obj = read_object(t, len, &k);
+            if (!m.obj) {
+                member_drop(&m);
+                goto oom;
+            }
+        } else {
+            m.value = t + k;
+            k = jx_skip(t, len, k);
+            m.value_len = (size_t)(t + k - m.value);
+        }
+
+        /* A key again in the same object: its first value stands. */
+        if (object_find(o, &m)) {
+            member_drop(&m);
+        } else if (object_add(o, &m) < 0) {
+            member_drop(&m);
+            goto oom;
+        }
     }
-    cJSON_Delete(src);
+    *i = k + 1;
+    return o;
+
+oom:
+    object_free(o);
+    return NULL;
+}
+
+/* Folds src into dst, dst winning every conflict; src is consumed.
+ * Returns 0, or -1 when memory is short (src is freed either way). */
+static int fold(object *dst, object *src)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < src->n; i++) {
+        member *m = &src->m[i];
+        member *have = rc == 0 ? object_find(dst, m) : NULL;
+
+        if (rc == 0 && !have) {
+            if (object_add(dst, m) == 0) {
+                m->name_owned = 0;
+                m->obj = NULL;
+                continue;
+            }
+            rc = -1;
+        } else if (rc == 0 && have->obj && m->obj) {
+            rc = fold(have->obj, m->obj);
+            m->obj = NULL;
+        }
+        member_drop(m);
+    }
+    free(src->m);
+    free(src->slots);
+    free(src);
     return rc;
 }
+
+static void write_object(jw *w, const object *o)
+{
+    jw_obj_open(w);
+    for (size_t i = 0; i < o->n; i++) {
+        const member *m = &o->m[i];
+
+        jw_key_json(w, m->key, m->key_len);
+        if (m->obj)
+            write_object(w, m->obj);
+        else
+            jw_json_utf8(w, m->value, m->value_len);
+    }
+    jw_obj_close(w);
+}
+
+/* ---- errors --------------------------------------------------------- */
 
 /*
  * Copies the bytes around body[at] into dst (2 * JMERGE_SNIPPET + 1
@@ -212,41 +424,46 @@ static void snippet(char *dst, const char *body, size_t len, size_t at)
     dst[n] = '\0';
 }
 
-/* where is "near" for a spot cJSON only knows roughly, "at" otherwise. */
-static void set_err_syntax(char *err, size_t errlen, const jmerge_part *p,
-                           const char *what, const char *where, size_t at)
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
-    char around[2 * JMERGE_SNIPPET + 1];
+    va_list ap;
 
     if (err == NULL || errlen == 0)
         return;
-    snippet(around, p->body, p->len, at);
-    snprintf(err, errlen, "is not valid JSON: %s %s byte %zu (\"%s\")", what,
-             where, at, around);
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
 }
 
-/*
- * Parses one non-blank body that must hold exactly one JSON object, read
- * exactly (see jx.h: numbers keep their digits). Returns the object, or
- * NULL with the reason in err.
- */
-static cJSON *parse_object(const jmerge_part *p, char *err, size_t errlen)
+/* Checks part p is one JSON object; says why not in err. */
+static int check_part(const jmerge_part *p, size_t *start, char *err,
+                      size_t errlen)
 {
+    char around[2 * JMERGE_SNIPPET + 1];
     jx_error e;
-    cJSON *v = jx_parse(p->body, p->len, &e);
+    jx_type t = jx_check(p->body, p->len, start, NULL, &e);
 
-    if (v == NULL) {
-        set_err_syntax(err, errlen, p, e.what, e.near ? "near" : "at",
-                       e.at);
-        return NULL;
+    if (t == JX_OBJECT)
+        return 0;
+    if (t != JX_NONE) {
+        set_err(err, errlen, "is not a JSON object but %s",
+                jx_type_name(t));
+        return -1;
     }
-    if (!cJSON_IsObject(v)) {
-        if (err != NULL && errlen > 0)
-            snprintf(err, errlen, "is not a JSON object but %s", jx_kind(v));
-        cJSON_Delete(v);
-        return NULL;
-    }
-    return v;
+    snippet(around, p->body, p->len, e.at);
+    set_err(err, errlen, "is not valid JSON: %s at byte %zu (\"%s\")",
+            e.what, e.at, around);
+    return -1;
+}
+
+/* ---- merging -------------------------------------------------------- */
+
+static int is_blank_body(const char *body, size_t len)
+{
+    return skip_blanks(body, len, 0) == len;
 }
 
 /* A NUL-terminated copy of len bytes, or NULL when memory is short. */
@@ -262,95 +479,74 @@ static char *dup_bytes(const char *body, size_t len)
     return copy;
 }
 
-static void set_err_oom(char *err, size_t errlen, size_t *bad)
-{
-    if (err != NULL && errlen > 0)
-        snprintf(err, errlen, "out of memory while merging outputs");
-    if (bad != NULL)
-        *bad = SIZE_MAX;
-}
-
-/* Parses and folds every non-blank part into one object, earlier first. */
-static int merge_all(const jmerge_part *parts, size_t n, cJSON **acc, char *err,
-                     size_t errlen, size_t *bad)
-{
-    for (size_t i = 0; i < n; i++) {
-        cJSON *obj;
-
-        if (is_blank(parts[i].body, parts[i].len))
-            continue;
-
-        obj = parse_object(&parts[i], err, errlen);
-        if (obj == NULL) {
-            if (bad != NULL)
-                *bad = i;
-            return -1;
-        }
-
-        if (*acc == NULL)
-            *acc = obj;
-        else
-            jmerge_into(*acc, obj);
-    }
-    return 0;
-}
-
 int jmerge_parts(const jmerge_part *parts, size_t n, char **out,
                  size_t *out_len, char *err, size_t errlen, size_t *bad)
 {
-    cJSON *acc = NULL;
-    char *text = NULL;
+    object *acc = NULL;
     int rc = -1;
 
     *out = NULL;
     *out_len = 0;
-    if (err != NULL && errlen > 0)
-        err[0] = '\0';
+    set_err(err, errlen, "%s", "");
     if (bad != NULL)
         *bad = SIZE_MAX;
 
     /* A single output is forwarded untouched: it need not even be JSON. */
     if (n == 1) {
-        text = dup_bytes(parts[0].body, parts[0].len);
-        if (text == NULL) {
-            set_err_oom(err, errlen, bad);
-            return -1;
-        }
-        *out = text;
+        *out = dup_bytes(parts[0].body, parts[0].len);
+        if (*out == NULL)
+            goto oom;
         *out_len = parts[0].len;
         return 0;
     }
 
-    if (merge_all(parts, n, &acc, err, errlen, bad) != 0)
-        goto done;
+    for (size_t i = 0; i < n; i++) {
+        size_t at;
+        object *o;
 
-    /* No parts, or only blank ones: the node still gets an object. */
-    text = acc != NULL ? cJSON_PrintUnformatted(acc) : dup_bytes("{}", 2);
-    if (text == NULL) {
-        set_err_oom(err, errlen, bad);
-        goto done;
-    }
-
-    *out_len = strlen(text);
-
-    /* cJSON passes on bytes that are not UTF-8; the node gets valid
-     * JSON, with U+FFFD in their place. */
-    if (!jw_utf8_valid(text, *out_len)) {
-        jw w;
-
-        jw_init(&w, *out_len + 16);
-        jw_json_utf8(&w, text, *out_len);
-        free(text);
-        text = jw_finish(&w, out_len);
-        if (text == NULL) {
-            set_err_oom(err, errlen, bad);
+        if (is_blank_body(parts[i].body, parts[i].len))
+            continue;
+        if (check_part(&parts[i], &at, err, errlen) < 0) {
+            if (bad != NULL)
+                *bad = i;
             goto done;
         }
+        o = read_object(parts[i].body, parts[i].len, &at);
+        if (!o)
+            goto oom;
+        if (!acc)
+            acc = o;
+        else if (fold(acc, o) < 0)
+            goto oom;
     }
-    *out = text;
+
+    /* No parts, or only blank ones: the node still gets an object. */
+    if (!acc) {
+        *out = dup_bytes("{}", 2);
+        if (*out == NULL)
+            goto oom;
+        *out_len = 2;
+        rc = 0;
+        goto done;
+    }
+
+    jw w;
+
+    jw_init(&w, 256);
+    write_object(&w, acc);
+    *out = jw_finish(&w, out_len);
+    if (*out == NULL)
+        goto oom;
     rc = 0;
 
 done:
-    cJSON_Delete(acc);
+    object_free(acc);
     return rc;
+
+oom:
+    set_err(err, errlen, "out of memory while merging outputs");
+    if (bad != NULL)
+        *bad = SIZE_MAX;
+    object_free(acc);
+    return -1;
 }

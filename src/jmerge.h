@@ -8,10 +8,14 @@
  * concatenated; an empty body contributes nothing; a non-empty output that
  * is not a JSON object cannot be merged and fails the merge.
  *
- * Outputs are read exactly and strictly (jx.h): numbers keep their text,
- * strings holding \u0000 are kept whole, and what RFC 8259 does not
- * allow fails the merge. The merged text is valid UTF-8: bytes of the
- * outputs that are not become U+FFFD.
+ * Outputs are checked strictly (jx.h) and merged as text: every value
+ * that is not an object, and every key, is copied byte for byte, so
+ * numbers keep their digits and strings their escapes. A key repeated
+ * within one object counts once, its first value winning, as between
+ * outputs. The merged text is compact between members and valid UTF-8:
+ * bytes of the outputs that are not become U+FFFD. Memory goes with the
+ * number of object members, not with the size of the values: an 8 MiB
+ * array is one member.
  *
  * Nothing here keeps state; safe from any thread.
  */
@@ -19,8 +23,6 @@
 #define ASTER_JMERGE_H
 
 #include <stddef.h>
-
-typedef struct cJSON cJSON;
 
 /* One predecessor's output: bytes, not necessarily NUL-terminated. */
 typedef struct jmerge_part {
@@ -41,12 +43,5 @@ typedef struct jmerge_part {
  */
 int jmerge_parts(const jmerge_part *parts, size_t n, char **out,
                  size_t *out_len, char *err, size_t errlen, size_t *bad);
-
-/*
- * Deep-merges src into dst, dst's values winning every conflict (the
- * earlier output wins). src is consumed: its items move into dst or are
- * deleted. Both must be objects. Returns 0, or -1 on allocation failure.
- */
-int jmerge_into(cJSON *dst, cJSON *src);
 
 #endif

@@ -64,9 +64,11 @@ static void separate(jw *w)
         return;
     }
     if (w->depth > 0) {
-        if (w->n[w->depth - 1])
+        int d = w->depth - 1;
+
+        if (w->n[d / 8] & (1u << (d % 8)))
             put_char(w, ',');
-        w->n[w->depth - 1] = 1;
+        w->n[d / 8] |= (unsigned char)(1u << (d % 8));
     }
 }
 
@@ -85,7 +87,8 @@ static void open_container(jw *w, char c)
         return;
     }
     put_char(w, c);
-    w->n[w->depth++] = 0;
+    w->n[w->depth / 8] &= (unsigned char)~(1u << (w->depth % 8));
+    w->depth++;
 }
 
 static void close_container(jw *w, char c)
@@ -360,6 +363,13 @@ void jw_json_utf8(jw *w, const char *text, size_t len)
             i += k;
         }
     }
+}
+
+void jw_key_json(jw *w, const char *token, size_t len)
+{
+    jw_json_utf8(w, token, len);
+    put_char(w, ':');
+    w->after_key = 1;
 }
 
 char *jw_finish(jw *w, size_t *len)

@@ -22,7 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JW_MAX_DEPTH 32
+/* Deep enough for any text jx accepts (JX_MAX_DEPTH) to be written back. */
+#define JW_MAX_DEPTH 1024
 
 typedef struct jw {
     char *buf;
@@ -31,7 +32,7 @@ typedef struct jw {
     int failed;
     int depth;
     int after_key;                /* the next value follows a key */
-    unsigned char n[JW_MAX_DEPTH]; /* members so far, capped at 1 */
+    unsigned char n[JW_MAX_DEPTH / 8]; /* a bit a level: has members */
 } jw;
 
 /* Starts an empty document; hint is the expected size in bytes. */
@@ -50,6 +51,11 @@ void jw_key(jw *w, const char *key);
  * literal. */
 void jw_key_plain(jw *w, const char *key, size_t n);
 #define JW_KEY(w, lit) jw_key_plain((w), (lit), sizeof(lit) - 1)
+
+/* A key that is already a JSON string token, quotes and escapes
+ * included (a key read from a JSON text), written as it is but for bytes
+ * that are not UTF-8, which become U+FFFD. */
+void jw_key_json(jw *w, const char *token, size_t len);
 
 /* A string of len bytes, which may hold NUL and any other byte. */
 void jw_str(jw *w, const char *s, size_t len);

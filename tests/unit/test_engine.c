@@ -875,6 +875,42 @@ static void test_host_connection_limit(void **state)
     free(doc);
 }
 
+/* A call waiting for a connection (max_host_conns) keeps its timeout:
+ * with the one connection held by a hanging node, the other fails after
+ * its 100 ms, saying its request was never sent, not when the first
+ * node's 2 s are up. */
+static void test_timeout_while_queued(void **state)
+{
+    char *doc = fmt("{\"nodes\":["
+                    "{\"name\":\"slow\",\"timeout\":\"2s\",\"url\":"
+                    "\"http://127.0.0.1:%d/test?hang=1\"},"
+                    "{\"name\":\"quick\",\"timeout\":\"100ms\",\"url\":"
+                    "\"http://127.0.0.1:%d/test?delay_ms=1\"}]}",
+                    svc[SA].port, svc[SA].port);
+    wf_workflow *wf = parse(doc);
+    engine_config cfg;
+    int healthy;
+
+    engine_config_default(&cfg);
+    cfg.max_host_conns = 1;
+
+    /* Entry nodes start in declaration order: slow takes the
+     * connection. */
+    cJSON *r = run_with(wf, "{}", &cfg, &healthy);
+
+    assert_false(healthy);
+    assert_string_equal(jstr(r, "nodes.quick.error"),
+                        "timed out after 100 ms before its request was "
+                        "sent");
+    assert_true(jnum(r, "nodes.quick.durationMs") < 1000);
+    assert_non_null(strstr(jstr(r, "nodes.slow.error"),
+                           "timed out after 2000 ms"));
+
+    cJSON_Delete(r);
+    wf_free(wf);
+    free(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -898,6 +934,7 @@ int main(void)
         cmocka_unit_test_setup(test_url_credentials_hidden, reset_hits),
         cmocka_unit_test_setup(test_exit_data_exact, reset_hits),
         cmocka_unit_test_setup(test_host_connection_limit, reset_hits),
+        cmocka_unit_test_setup(test_timeout_while_queued, reset_hits),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
