@@ -220,8 +220,8 @@ static void test_bad_trigger_body(void **state)
     } bad[] = {
         {"[1,2]", "the request body is not a JSON object but an array"},
         {"42", "not a JSON object but a number"},
-        {"{nope", "the request body is not valid JSON: syntax error near "
-                  "byte "},
+        {"{nope", "the request body is not valid JSON: an object key that "
+                  "is not a string at byte 1"},
         {"{\"a\":1}{}", "unexpected data after the value at byte 7"},
         {"{\"a\":1} x", "unexpected data after the value at byte 8"},
         {"{\"a\":01}", "a number not in JSON form at byte 5"},
