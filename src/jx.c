@@ -308,6 +308,20 @@ const char *jx_type_name(jx_type t)
     return "not JSON";
 }
 
+size_t jx_input(const char *text, size_t len, size_t *skip)
+{
+    size_t k = 0;
+
+    *skip = 0;
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        *skip = 3;
+    for (k = *skip; k < len; k++) {
+        if (!strchr(" \t\r\n", text[k]) || text[k] == '\0')
+            return len - *skip;
+    }
+    return 0;
+}
+
 int jx_check_object(const char *text, size_t len, const char *what,
                     char *why, size_t whylen)
 {

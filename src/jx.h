@@ -55,6 +55,14 @@ jx_type jx_check(const char *text, size_t len, size_t *start, size_t *end,
 const char *jx_type_name(jx_type t);
 
 /*
+ * The document in an input text (a trigger's body, --input): the text
+ * past a leading UTF-8 byte order mark, which some editors and clients
+ * put first, and none at all when only blanks are left. Returns the
+ * length of that document, 0 for none, and its start in *skip.
+ */
+size_t jx_input(const char *text, size_t len, size_t *skip);
+
+/*
  * Checks that text is exactly one JSON object. Returns 0, or -1 with a
  * sentence in why (whylen bytes) that starts with what: "<what> is not
  * valid JSON: a number not in JSON form at byte 5", "<what> is not a

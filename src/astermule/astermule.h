@@ -15,6 +15,7 @@ typedef struct am_config {
     int port;                      /* 0 picks a free port */
     const char *target;            /* path that triggers a run */
     size_t max_request_bytes;      /* trigger body limit */
+    size_t max_pending_bytes;      /* trigger bodies being received */
     size_t max_connections;        /* open client connections */
     unsigned connection_timeout_s; /* seconds an idle connection lives */
     size_t keep_results;           /* async results kept, a power of two */
@@ -23,8 +24,9 @@ typedef struct am_config {
 } am_config;
 
 /*
- * Serves wf until SIGTERM or SIGINT. Prints "listening on ADDR:PORT" on
- * stdout once the socket is bound. Returns the process exit code: 0 after
+ * Serves wf until SIGTERM or SIGINT, which end the runs in flight and
+ * send their answers, for up to 5 s, before the process goes. Prints
+ * "listening on ADDR:PORT" on stdout once the socket is bound. Returns the process exit code: 0 after
  * a clean stop, 1 when the server could not start (reason logged).
  * The caller must have blocked SIGTERM and SIGINT in every thread.
  */

@@ -17,6 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
 #include "astermule.h"
 #include "jx.h"
@@ -39,14 +42,17 @@ static const char usage[] =
     "  --dag-file PATH        read the workflow document from PATH\n"
     "Modes (default: serve):\n"
     "  --once                 run once, print the result on stdout, exit 0\n"
-    "                         when healthy and 1 when not\n"
-    "  --input JSON           run input for --once (default {})\n"
+    "                         when healthy and 1 when not; SIGTERM or\n"
+    "                         SIGINT end the run, which is then printed\n"
+    "  --input JSON           run input for --once (default, or blank: {})\n"
     "  --check                only validate the workflow\n"
     "Serving:\n"
     "  --address A            listen address (default 0.0.0.0)\n"
     "  --port N               listen port (default 8080; 0 picks one)\n"
     "  --target PATH          path that triggers a run (default /)\n"
     "  --max-request-bytes N  largest trigger body (default 16777216)\n"
+    "  --max-pending-bytes N  trigger bodies being received at once, in\n"
+    "                         all (default 268435456); past it, 503\n"
     "  --max-connections N    open client connections (default 4096)\n"
     "  --connection-timeout S close a connection idle S seconds, 1 to\n"
     "                         3600 (default 60); a run in flight is not\n"
@@ -82,6 +88,7 @@ enum {
     OPT_INPUT,
     OPT_CHECK,
     OPT_MAX_REQUEST,
+    OPT_MAX_PENDING,
     OPT_MAX_CONNS,
     OPT_CONN_TIMEOUT,
     OPT_KEEP_BYTES,
@@ -103,6 +110,7 @@ static const struct option options[] = {
     {"input", required_argument, NULL, OPT_INPUT},
     {"check", no_argument, NULL, OPT_CHECK},
     {"max-request-bytes", required_argument, NULL, OPT_MAX_REQUEST},
+    {"max-pending-bytes", required_argument, NULL, OPT_MAX_PENDING},
     {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
     {"connection-timeout", required_argument, NULL, OPT_CONN_TIMEOUT},
     {"keep-results-bytes", required_argument, NULL, OPT_KEEP_BYTES},
@@ -171,6 +179,7 @@ static int parse_args(int argc, char **argv, args *a)
     a->cfg.port = 8080;
     a->cfg.target = "/";
     a->cfg.max_request_bytes = 16u << 20;
+    a->cfg.max_pending_bytes = 256u << 20;
     a->cfg.max_connections = 4096;
     a->cfg.keep_results = 8192;
     a->cfg.connection_timeout_s = 60;
@@ -206,6 +215,12 @@ static int parse_args(int argc, char **argv, args *a)
             if (parse_size("max-request-bytes", optarg, 1, SIZE_MAX, &v) < 0)
                 return -1;
             a->cfg.max_request_bytes = (size_t)v;
+            break;
+        case OPT_MAX_PENDING:
+            if (parse_size("max-pending-bytes", optarg, 1, KEEP_BYTES_MAX,
+                           &v) < 0)
+                return -1;
+            a->cfg.max_pending_bytes = (size_t)v;
             break;
         case OPT_MAX_CONNS:
             if (parse_size("max-connections", optarg, 1, 1000000, &v) < 0)
@@ -342,16 +357,50 @@ static void on_once_done(void *ud, char *doc, size_t len, int healthy)
     st->doc = doc;
 }
 
+/* Waits for the run on e, or for SIGTERM or SIGINT (blocked by the
+ * caller), which stop it: engine_free() then ends it, every node not
+ * done failing with "engine stopped", and its result is still printed,
+ * so a script that gives up on a run learns how far it came. */
+static void wait_once(engine *e, const once_state *st)
+{
+    sigset_t sigs;
+    int sigfd, slot = -1;
+
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sigfd >= 0)
+        slot = engine_watch_fd(e, sigfd);
+    if (slot < 0)
+        log_msg(LOG_WARN, "once", "cannot watch for signals: SIGTERM and "
+                "SIGINT will not stop the run");
+
+    while (!st->done) {
+        engine_step(e, -1);
+        if (slot >= 0 && engine_fd_ready(e, slot)) {
+            log_msg(LOG_INFO, "once", "stopping on signal; the run ends "
+                    "now");
+            break;
+        }
+    }
+    if (sigfd >= 0)
+        close(sigfd);
+}
+
 static int run_once(const args *a, const wf_workflow *wf)
 {
     once_state st = {0};
     char err[256];
-    const char *input = a->input ? a->input : "";
+    const char *text = a->input ? a->input : "";
+    size_t skip = 0, len = jx_input(text, strlen(text), &skip);
+    const char *input = len ? text + skip : "";
     engine *e;
 
-    /* Read as strictly as a trigger's body. */
-    if (a->input && jx_check_object(a->input, strlen(a->input), "--input",
-                                    err, sizeof(err)) < 0) {
+    /* Read as strictly as a trigger's body, a byte order mark and
+     * blanks alike. */
+    if (len && jx_check_object(input, len, "--input", err,
+                               sizeof(err)) < 0) {
         fprintf(stderr, "astermule: %s\n", err);
         return EXIT_INVALID;
     }
@@ -361,14 +410,13 @@ static int run_once(const args *a, const wf_workflow *wf)
         fprintf(stderr, "astermule: cannot start the engine: %s\n", err);
         return 1;
     }
-    if (engine_submit(e, wf, input, strlen(input), on_once_done, &st, NULL,
-                      err, sizeof(err)) != 0) {
+    if (engine_submit(e, wf, input, len, on_once_done, &st, NULL, err,
+                      sizeof(err)) != 0) {
         fprintf(stderr, "astermule: cannot start the run: %s\n", err);
         engine_free(e);
         return 1;
     }
-    while (!st.done)
-        engine_step(e, -1);
+    wait_once(e, &st);
     engine_free(e);
 
     if (!st.doc) {
@@ -378,6 +426,36 @@ static int run_once(const args *a, const wf_workflow *wf)
     printf("%s\n", st.doc);
     free(st.doc);
     return st.healthy ? 0 : 1;
+}
+
+/* Client connections and node calls each take a file descriptor: the
+ * soft limit is raised to the hard one, and --max-connections lowered,
+ * with a warning, to half of what is left, so that node calls keep
+ * descriptors of their own. */
+static void fit_fd_limit(am_config *cfg)
+{
+    struct rlimit rl;
+    size_t most;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = {.rlim_cur = rl.rlim_max,
+                              .rlim_max = rl.rlim_max};
+
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl = want;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur / 2 > SIZE_MAX)
+        return;
+    most = rl.rlim_cur / 2 > 64 ? (size_t)(rl.rlim_cur / 2) - 32 : 16;
+    if (cfg->max_connections <= most)
+        return;
+    log_msg(LOG_WARN, "main", "--max-connections %zu lowered to %zu: the "
+            "process may open %llu files (ulimit -n), and node calls need "
+            "their share", cfg->max_connections, most,
+            (unsigned long long)rl.rlim_cur);
+    cfg->max_connections = most;
 }
 
 int main(int argc, char **argv)
@@ -405,17 +483,19 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    /* Signals arrive through a signalfd in the loop, in both modes. */
+    sigset_t sigs;
+
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigprocmask(SIG_BLOCK, &sigs, NULL);
+
     if (a.once) {
         rc = run_once(&a, wf);
     } else {
-        sigset_t sigs;
-
-        /* Signals arrive through a signalfd in the server's loop. */
-        signal(SIGPIPE, SIG_IGN);
-        sigemptyset(&sigs);
-        sigaddset(&sigs, SIGTERM);
-        sigaddset(&sigs, SIGINT);
-        sigprocmask(SIG_BLOCK, &sigs, NULL);
+        fit_fd_limit(&a.cfg);
         rc = am_serve(&a.cfg, wf);
     }
 

@@ -30,10 +30,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "jw.h"
 #include "jx.h"
 #include "log.h"
 
@@ -66,7 +68,9 @@ typedef struct req {
     char *body;
     size_t len;
     size_t cap;
+    size_t reserved;  /* bytes of body counted against --max-pending */
     int too_big;
+    int over_pending; /* the body would pass --max-pending-bytes */
     unsigned status; /* answer status once REQ_DONE */
     char *answer;    /* JSON document once REQ_DONE */
     size_t answer_len;
@@ -74,12 +78,17 @@ typedef struct req {
 
 /* An asynchronous run's slot; slot = id % keep_results. A finished
  * run's result is on the server's list of kept results, oldest first,
- * until a later run takes the slot or the byte limit drops it. */
+ * until a later run takes the slot or the byte limit drops it.
+ *
+ * The result is kept as a libmicrohttpd response, which counts the
+ * connections sending it: one dropped while a slow client still reads
+ * it lives on until that client is done, rather than be freed under it.
+ */
 typedef struct slot {
     uint64_t id; /* 0: empty */
     int done;
     int dropped; /* done, but the result was dropped to bound memory */
-    char *doc;
+    struct MHD_Response *resp; /* the result, or NULL */
     size_t len;
     char *key;   /* the caller's idempotency key, or NULL */
     struct slot *older;
@@ -101,9 +110,13 @@ static const char *const reject_names[N_REJECT] = {
 
 /* Memory of one client connection, its request headers included: a
  * trigger's headers are small, and libmicrohttpd's 32 KiB default is
- * zeroed for every request and held by every open connection. Headers
- * past about 7 KiB get 431. */
-#define AM_CONN_MEMORY 8192
+ * zeroed for every request and held by every open connection. Each
+ * header costs its bytes and about 64 of bookkeeping; headers past about
+ * 15 KiB in all get 431, or the connection is closed. */
+#define AM_CONN_MEMORY 16384
+
+/* How long a stop waits for answers still being sent, in ms. */
+#define AM_DRAIN_MS 5000
 
 /* Longest idempotency key accepted. */
 #define MAX_KEY_LEN 253
@@ -120,6 +133,9 @@ typedef struct server {
     size_t target_len;
     int target_subtree;
     int resumed; /* a connection was resumed since the last MHD_run */
+    int stopping; /* the engine is gone: answers are drained, runs refused */
+    size_t open_requests; /* begun and not yet completed */
+    size_t pending_bytes; /* of trigger bodies being received */
     uint64_t requests;
     uint64_t rejected[N_REJECT];
 } server;
@@ -165,21 +181,49 @@ static enum MHD_Result answer_json(struct MHD_Connection *conn,
 }
 
 /* {"error": msg} with the given status, and an Allow header when allow
- * is not NULL. */
+ * is not NULL. msg may quote what the client sent, bytes that are not
+ * UTF-8 included: those are written as U+FFFD, so the answer is valid
+ * JSON in UTF-8 whatever came in. */
 static enum MHD_Result answer_error_allow(struct MHD_Connection *conn,
                                           unsigned status, const char *allow,
                                           const char *msg)
 {
-    cJSON *o = cJSON_CreateObject();
+    jw w;
     char *doc;
+    size_t len;
 
-    cJSON_AddStringToObject(o, "error", msg);
-    doc = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
+    jw_init(&w, strlen(msg) + 16);
+    jw_obj_open(&w);
+    JW_KEY(&w, "error");
+    jw_strz(&w, msg);
+    jw_obj_close(&w);
+    doc = jw_finish(&w, &len);
     if (!doc)
         return MHD_NO;
-    return answer_with(conn, status, "application/json", allow, doc,
-                       strlen(doc), 1);
+    return answer_with(conn, status, "application/json", allow, doc, len,
+                       1);
+}
+
+/* The length of the longest start of s within max bytes that does not
+ * end inside a UTF-8 character, for quoting client text with "%.*s": a
+ * quote cut short must not leave half a character, which would become
+ * U+FFFD. A byte that starts no valid character counts as one. */
+static int quote_len(const char *s, size_t max)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n = strlen(s), k = 0;
+
+    while (k < n) {
+        uint32_t cp;
+        size_t step = jw_utf8_next(u + k, n - k, &cp);
+
+        if (step == 0)
+            step = 1;
+        if (k + step > max)
+            break;
+        k += step;
+    }
+    return (int)k;
 }
 
 static enum MHD_Result answer_error(struct MHD_Connection *conn,
@@ -199,10 +243,11 @@ static enum MHD_Result reject(server *srv, struct MHD_Connection *conn,
 
 /* ---- kept results ------------------------------------------------- */
 
-/* Frees s's result, if it has one, and takes it off the kept list. */
+/* Lets go of s's result, if it has one, and takes it off the kept list;
+ * connections still sending it hold it until they are done. */
 static void result_forget(server *srv, slot *s)
 {
-    if (!s->doc)
+    if (!s->resp)
         return;
     if (s->older)
         s->older->newer = s->newer;
@@ -213,8 +258,8 @@ static void result_forget(server *srv, slot *s)
     else
         srv->newest = s->older;
     srv->kept_bytes -= s->len;
-    free(s->doc);
-    s->doc = NULL;
+    MHD_destroy_response(s->resp);
+    s->resp = NULL;
     s->len = 0;
     s->older = s->newer = NULL;
 }
@@ -224,8 +269,19 @@ static void result_forget(server *srv, slot *s)
  * within --keep-results-bytes again. */
 static void result_keep(server *srv, slot *s, char *doc, size_t len)
 {
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, doc, MHD_RESPMEM_MUST_FREE);
+
     s->done = 1;
-    s->doc = doc;
+    if (!resp) {
+        log_msg(LOG_WARN, SUBSYS, "run %llu: result of %zu bytes not "
+                "kept: out of memory", (unsigned long long)s->id, len);
+        free(doc);
+        return;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "application/json");
+    s->resp = resp;
     s->len = len;
     s->older = srv->newest;
     s->newer = NULL;
@@ -355,7 +411,7 @@ static int parse_async(struct MHD_Connection *conn, int *async, char *err,
                  "or false, not an empty value");
     else
         snprintf(err, errlen, "query parameter async: expected 1, true, 0 "
-                 "or false, not '%.40s'", v);
+                 "or false, not '%.*s'", quote_len(v, 40), v);
     return -1;
 }
 
@@ -372,27 +428,53 @@ static slot *find_key(server *srv, const char *key)
     return NULL;
 }
 
-/*
- * Checks the trigger body: empty (blanks only), or exactly one JSON
- * object, read as strictly as node outputs are (jx.h): trailing data,
- * raw control characters and numbers JSON does not write are refused.
- * Returns 0, or -1 with the reason in why.
- */
-static int check_input(const req *q, char *why, size_t whylen)
-{
-    size_t k = 0;
+/* ---- trigger bodies ----------------------------------------------- */
 
-    while (k < q->len && strchr(" \t\r\n", q->body[k]))
-        k++;
-    if (k == q->len)
-        return 0;
-    return jx_check_object(q->body, q->len, "the request body", why,
-                           whylen);
+/* Counts need more bytes of q's body as being received. Returns 0, or
+ * -1 when that would pass --max-pending-bytes: many large bodies
+ * arriving at once must not take all memory before their runs start. */
+static int pending_reserve(server *srv, req *q, size_t need)
+{
+    if (need > srv->cfg->max_pending_bytes - srv->pending_bytes)
+        return -1;
+    srv->pending_bytes += need;
+    q->reserved += need;
+    return 0;
 }
 
-/* Starts an asynchronous run of the checked body (len bytes) and answers
- * 202 with its id; a key seen before answers for the run it started. */
-static enum MHD_Result start_async(server *srv, req *q, size_t len)
+/* Frees q's body and stops counting it: a queued run has its own copy
+ * of the input, and a refused one needs it no more. */
+static void body_release(server *srv, req *q)
+{
+    srv->pending_bytes -= q->reserved;
+    q->reserved = 0;
+    free(q->body);
+    q->body = NULL;
+    q->len = q->cap = 0;
+}
+
+/* The 503 for a body that would pass --max-pending-bytes; need is the
+ * bytes it asked for. */
+static enum MHD_Result reject_pending(server *srv, req *q, size_t need)
+{
+    char msg[320];
+
+    snprintf(msg, sizeof(msg), "trigger bodies being received would pass "
+             "%zu bytes (--max-pending-bytes): %zu bytes are on their way "
+             "already and this one needs %zu more; try again once runs "
+             "have started", srv->cfg->max_pending_bytes,
+             srv->pending_bytes, need);
+    return reject(srv, q->conn, REJECT_OVERLOADED,
+                  MHD_HTTP_SERVICE_UNAVAILABLE, msg);
+}
+
+/* ---- runs, continued ---------------------------------------------- */
+
+/* Starts an asynchronous run of the checked input (len bytes) and
+ * answers 202 with its id; a key seen before answers for the run it
+ * started. */
+static enum MHD_Result start_async(server *srv, req *q, const char *input,
+                                   size_t len)
 {
     char err[256];
     const char *key = MHD_lookup_connection_value(
@@ -410,9 +492,8 @@ static enum MHD_Result start_async(server *srv, req *q, size_t len)
         same = find_key(srv, key);
     if (same && same->dropped)
         return answer_gone(srv, q->conn, same->id);
-    if (same && same->done && same->doc)
-        return answer(q->conn, MHD_HTTP_OK, "application/json", same->doc,
-                      same->len, 0);
+    if (same && same->done && same->resp)
+        return MHD_queue_response(q->conn, MHD_HTTP_OK, same->resp);
     if (same && same->done)
         return answer_error(q->conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
                             "the run produced no result");
@@ -427,7 +508,7 @@ static enum MHD_Result start_async(server *srv, req *q, size_t len)
 
     /* The run cannot end before this returns: it ends on this very
      * thread, in a later pass of the loop. */
-    if (engine_submit(srv->e, srv->wf, q->body, len, on_async_done, a, &id,
+    if (engine_submit(srv->e, srv->wf, input, len, on_async_done, a, &id,
                       err, sizeof(err)) != 0) {
         free(a);
         return reject(srv, q->conn, REJECT_OVERLOADED,
@@ -445,13 +526,17 @@ static enum MHD_Result start_async(server *srv, req *q, size_t len)
     return answer_accepted(q->conn, id);
 }
 
-static enum MHD_Result start_run(server *srv, req *q, int async)
+/* Checks q's body and starts its run. The body is empty (blanks only,
+ * after a byte order mark if any) or exactly one JSON object, read as
+ * strictly as node outputs are (jx.h): trailing data, raw control
+ * characters and numbers JSON does not write are refused. */
+static enum MHD_Result start_one(server *srv, req *q, int async)
 {
     char err[256];
-    char why[160];
-    int bad = check_input(q, why, sizeof(why)) < 0;
     uint64_t id = 0;
-    int blank = !bad && q->len > 0;
+    size_t skip = 0;
+    size_t len = q->body ? jx_input(q->body, q->len, &skip) : 0;
+    const char *input = len ? q->body + skip : "";
 
     if (q->too_big) {
         snprintf(err, sizeof(err), "the request body exceeds the limit of "
@@ -460,17 +545,19 @@ static enum MHD_Result start_run(server *srv, req *q, int async)
         return reject(srv, q->conn, REJECT_TOO_LARGE,
                       MHD_HTTP_CONTENT_TOO_LARGE, err);
     }
-    if (bad)
+    if (q->over_pending)
+        return reject_pending(srv, q, q->len);
+    if (srv->stopping)
+        return reject(srv, q->conn, REJECT_OVERLOADED,
+                      MHD_HTTP_SERVICE_UNAVAILABLE,
+                      "astermule is stopping and starts no more runs");
+    if (len && jx_check_object(input, len, "the request body", err,
+                               sizeof(err)) < 0)
         return reject(srv, q->conn, REJECT_BAD_BODY, MHD_HTTP_BAD_REQUEST,
-                      why);
-
-    /* A body of only blanks is the empty input. */
-    for (size_t k = 0; blank && k < q->len; k++)
-        blank = strchr(" \t\r\n", q->body[k]) != NULL;
-    size_t len = blank ? 0 : q->len;
+                      err);
 
     if (async)
-        return start_async(srv, q, len);
+        return start_async(srv, q, input, len);
 
     /* The run ends on this thread, in a later pass of the loop, so the
      * connection is suspended once the run is queued. A refused trigger
@@ -478,7 +565,7 @@ static enum MHD_Result start_run(server *srv, req *q, int async)
      * 503 waited for another connection to resume (seen with
      * libmicrohttpd 0.9.75). A suspended connection is exempt from
      * --connection-timeout, so a run may take longer than it. */
-    if (engine_submit(srv->e, srv->wf, q->body, len, on_run_done, q, &id,
+    if (engine_submit(srv->e, srv->wf, input, len, on_run_done, q, &id,
                       err, sizeof(err)) != 0)
         return reject(srv, q->conn, REJECT_OVERLOADED,
                       MHD_HTTP_SERVICE_UNAVAILABLE, err);
@@ -487,20 +574,54 @@ static enum MHD_Result start_run(server *srv, req *q, int async)
     return MHD_YES;
 }
 
+/* Runs q's trigger, then lets its body go, whatever came of it: a run
+ * has its own copy. */
+static enum MHD_Result start_run(server *srv, req *q, int async)
+{
+    enum MHD_Result r = start_one(srv, q, async);
+
+    body_release(srv, q);
+    return r;
+}
+
+/* A run id as the server writes it: decimal digits without sign,
+ * blanks or leading zeros, within 64 bits. Any other spelling of a
+ * number names no run, so that one run has one URL. Returns 0 or -1. */
+static int parse_run_id(const char *text, uint64_t *id)
+{
+    size_t n = strlen(text);
+    unsigned long long v;
+
+    if (n == 0 || n > 20 || text[0] < '1' || text[0] > '9')
+        return -1;
+    for (size_t k = 1; k < n; k++) {
+        if (text[k] < '0' || text[k] > '9')
+            return -1;
+    }
+    errno = 0;
+    v = strtoull(text, NULL, 10);
+    if (errno == ERANGE)
+        return -1;
+    *id = v;
+    return 0;
+}
+
 static enum MHD_Result get_run(server *srv, struct MHD_Connection *conn,
                                const char *idtext)
 {
-    char *end;
-    unsigned long long id = strtoull(idtext, &end, 10);
-    slot *s = &srv->slots[id % srv->cfg->keep_results];
+    uint64_t id = 0;
+    slot *s = NULL;
     char msg[128];
 
     if (*idtext == '\0')
         return answer_error(conn, MHD_HTTP_NOT_FOUND, "a run id is needed "
                             "after /runs/: the id that POST /runs?async=1 "
                             "answered");
-    if (*end != '\0' || id == 0 || s->id != id) {
-        snprintf(msg, sizeof(msg), "no run with id %.40s is known", idtext);
+    if (parse_run_id(idtext, &id) == 0)
+        s = &srv->slots[id % srv->cfg->keep_results];
+    if (!s || s->id != id) {
+        snprintf(msg, sizeof(msg), "no run with id %.*s is known",
+                 quote_len(idtext, 40), idtext);
         return answer_error(conn, MHD_HTTP_NOT_FOUND, msg);
     }
     if (s->dropped)
@@ -508,15 +629,15 @@ static enum MHD_Result get_run(server *srv, struct MHD_Connection *conn,
     if (!s->done) {
         char *doc = NULL;
         int n = asprintf(&doc, "{\"id\":\"%llu\",\"state\":\"running\"}",
-                         id);
+                         (unsigned long long)id);
         if (n < 0)
             return MHD_NO;
         return answer_json(conn, MHD_HTTP_ACCEPTED, doc, (size_t)n);
     }
-    if (!s->doc)
+    if (!s->resp)
         return answer_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
                             "the run produced no result");
-    return answer(conn, MHD_HTTP_OK, "application/json", s->doc, s->len, 0);
+    return MHD_queue_response(conn, MHD_HTTP_OK, s->resp);
 }
 
 /* ---- fixed routes ------------------------------------------------- */
@@ -657,9 +778,9 @@ static int is_trigger(const req *q)
     return q->route == ROUTE_TARGET || (q->route == ROUTE_RUNS && !q->allow);
 }
 
-/* 1 when q, a trigger, declares a body (Content-Length) over the limit:
- * it can be refused before a byte of it is read. */
-static int declared_too_big(const server *srv, const req *q)
+/* The length a trigger declares for its body (Content-Length), or 0; SIZE_MAX
+ * for one past what a number holds. */
+static size_t declared_length(const req *q)
 {
     const char *cl = MHD_lookup_connection_value(
         q->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -672,7 +793,14 @@ static int declared_too_big(const server *srv, const req *q)
     n = strtoull(cl, &end, 10);
     if (end == cl || *end != '\0')
         return 0;
-    return errno == ERANGE || n > srv->cfg->max_request_bytes;
+    return errno == ERANGE || n > SIZE_MAX ? SIZE_MAX : (size_t)n;
+}
+
+/* 1 when q, a trigger, declares a body (Content-Length) over the limit:
+ * it can be refused before a byte of it is read. */
+static int declared_too_big(const server *srv, const req *q)
+{
+    return declared_length(q) > srv->cfg->max_request_bytes;
 }
 
 /* 405 for a fixed route asked with a method it does not take. */
@@ -682,8 +810,9 @@ static enum MHD_Result not_allowed(server *srv, req *q, const char *path,
     char msg[256];
 
     srv->rejected[REJECT_BAD_REQUEST]++;
-    snprintf(msg, sizeof(msg), "%.200s takes %s, not %.20s",
-             path, q->allow, method);
+    snprintf(msg, sizeof(msg), "%.*s takes %s, not %.*s",
+             quote_len(path, 200), path, q->allow, quote_len(method, 20),
+             method);
     return answer_error_allow(q->conn, MHD_HTTP_METHOD_NOT_ALLOWED,
                               q->allow, msg);
 }
@@ -703,8 +832,14 @@ static enum MHD_Result dispatch(server *srv, req *q, const char *path,
     case ROUTE_HEALTHZ:
         return answer(conn, MHD_HTTP_OK, "text/plain", "ok\n", 3, 0);
     case ROUTE_READYZ:
+        if (srv->stopping)
+            return answer(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
+                          "stopping\n", 9, 0);
         return answer(conn, MHD_HTTP_OK, "text/plain", "ready\n", 6, 0);
     case ROUTE_METRICS:
+        if (srv->stopping)
+            return answer_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                "astermule is stopping");
         return get_metrics(srv, conn);
     case ROUTE_RUNS:
         if (parse_async(conn, &async, msg, sizeof(msg)) < 0)
@@ -718,21 +853,38 @@ static enum MHD_Result dispatch(server *srv, req *q, const char *path,
     case ROUTE_NONE:
         break;
     }
-    snprintf(msg, sizeof(msg), "nothing is served at %s %.200s", method,
-             path);
+    snprintf(msg, sizeof(msg), "nothing is served at %.*s %.*s",
+             quote_len(method, 20), method, quote_len(path, 200), path);
     return answer_error(conn, MHD_HTTP_NOT_FOUND, msg);
 }
 
 /* ---- libmicrohttpd callbacks -------------------------------------- */
 
+/* Keeps n more bytes of q's body, unless they pass a limit: the rest of
+ * the body is then read and dropped, and the request refused once it is
+ * in. Returns -1 only when out of memory. */
 static int body_append(server *srv, req *q, const char *data, size_t n)
 {
-    if (q->too_big || n > srv->cfg->max_request_bytes - q->len) {
+    if (q->too_big || q->over_pending)
+        return 0;
+    if (n > srv->cfg->max_request_bytes - q->len) {
         q->too_big = 1;
+        body_release(srv, q);
+        return 0;
+    }
+    if (q->len + n > q->reserved &&
+        pending_reserve(srv, q, q->len + n - q->reserved) < 0) {
+        size_t had = q->len + n;
+
+        body_release(srv, q);
+        q->over_pending = 1;
+        q->len = had; /* for the message: what the body needs so far */
         return 0;
     }
     if (q->len + n + 1 > q->cap) {
-        size_t cap = q->cap ? q->cap : 256;
+        /* A declared length is reserved whole: one allocation. */
+        size_t cap = q->cap ? q->cap : q->reserved >= 256 ? q->reserved + 1
+                                                         : 256;
 
         while (cap < q->len + n + 1)
             cap *= 2;
@@ -752,7 +904,7 @@ static int body_append(server *srv, req *q, const char *data, size_t n)
 
 /* The first call for a request: its headers are in, its body not yet.
  * Routes it, and refuses at once a trigger whose declared body is over
- * the limit, rather than wait for bytes it would throw away. */
+ * a limit, rather than wait for bytes it would throw away. */
 static enum MHD_Result on_headers(server *srv, struct MHD_Connection *conn,
                                   const char *url, const char *method,
                                   void **con_cls)
@@ -765,20 +917,28 @@ static enum MHD_Result on_headers(server *srv, struct MHD_Connection *conn,
     q->srv = srv;
     q->conn = conn;
     *con_cls = q;
+    srv->open_requests++;
     route_request(srv, q, origin_path(url), method);
-
-    if (!declared_too_big(srv, q))
-        return MHD_YES;
 
     /* libmicrohttpd sends an answer queued this early, then closes the
      * connection without reading the body. */
-    snprintf(msg, sizeof(msg), "the request body (Content-Length %.24s) "
-             "exceeds the limit of %zu bytes (--max-request-bytes)",
-             MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                         MHD_HTTP_HEADER_CONTENT_LENGTH),
-             srv->cfg->max_request_bytes);
-    return reject(srv, conn, REJECT_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE,
-                  msg);
+    if (declared_too_big(srv, q)) {
+        const char *cl = MHD_lookup_connection_value(
+            conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+        snprintf(msg, sizeof(msg), "the request body (Content-Length "
+                 "%.*s) exceeds the limit of %zu bytes "
+                 "(--max-request-bytes)", quote_len(cl, 24), cl,
+                 srv->cfg->max_request_bytes);
+        return reject(srv, conn, REJECT_TOO_LARGE,
+                      MHD_HTTP_CONTENT_TOO_LARGE, msg);
+    }
+
+    size_t need = declared_length(q);
+
+    if (need && pending_reserve(srv, q, need) < 0)
+        return reject_pending(srv, q, need);
+    return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
@@ -820,13 +980,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 static void on_completed(void *cls, struct MHD_Connection *conn,
                          void **con_cls, enum MHD_RequestTerminationCode toe)
 {
+    server *srv = cls;
     req *q = *con_cls;
 
     if (!q)
         return;
-    free(q->body);
+    body_release(srv, q);
     free(q->answer);
     free(q);
+    srv->open_requests--;
     *con_cls = NULL;
 }
 
@@ -915,22 +1077,45 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Runs until a signal arrives on sigfd. */
+/* Open client connections, as libmicrohttpd counts them. */
+static unsigned open_connections(const server *srv)
+{
+    const union MHD_DaemonInfo *i =
+        MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+    return i ? i->num_connections : 0;
+}
+
+/* One pass of libmicrohttpd. At --max-connections it takes the listen
+ * socket out of its epoll set, and puts it back only in the pass after
+ * the one that closed a connection: with no other traffic to cause that
+ * pass, clients waiting to be accepted would wait for good. So a pass
+ * that closed connections is followed by another at once. */
+static void mhd_pass(server *srv)
+{
+    unsigned before = open_connections(srv);
+
+    MHD_run(srv->d);
+    if (open_connections(srv) < before)
+        MHD_run(srv->d);
+}
+
+/* Runs until a signal arrives on sigfd. libmicrohttpd gets a pass at
+ * least once a second whatever happens, so that nothing it keeps to
+ * itself can stall the server for longer. */
 static void serve_loop(server *srv, int sig_slot, int mhd_slot)
 {
     for (;;) {
-        MHD_UNSIGNED_LONG_LONG mhd_ms = 0;
-        int wait_ms = -1;
-        uint64_t due = UINT64_MAX;
+        MHD_UNSIGNED_LONG_LONG mhd_ms = 1000;
+        uint64_t due;
 
         /* libmicrohttpd has work of its own at due: a connection timing
          * out, or data it already read (then due is now). */
-        if (MHD_get_timeout(srv->d, &mhd_ms) == MHD_YES) {
-            wait_ms = mhd_ms > 1000 ? 1000 : (int)mhd_ms;
-            due = now_ms() + mhd_ms;
-        }
+        if (MHD_get_timeout(srv->d, &mhd_ms) != MHD_YES || mhd_ms > 1000)
+            mhd_ms = 1000;
+        due = now_ms() + mhd_ms;
 
-        engine_step(srv->e, wait_ms);
+        engine_step(srv->e, (int)mhd_ms);
         if (engine_fd_ready(srv->e, sig_slot))
             return;
 
@@ -939,16 +1124,43 @@ static void serve_loop(server *srv, int sig_slot, int mhd_slot)
          * epoll in external mode, so run it now rather than wait for
          * unrelated traffic. */
         if (engine_fd_ready(srv->e, mhd_slot) || srv->resumed ||
-            (due != UINT64_MAX && now_ms() >= due)) {
+            now_ms() >= due) {
             srv->resumed = 0;
-            MHD_run(srv->d);
+            mhd_pass(srv);
         }
     }
+}
+
+/* After a stop: sends the answers still queued, the results of the runs
+ * the stop ended among them, for up to AM_DRAIN_MS. A result of many
+ * megabytes to a slow client takes many passes, and the engine is gone,
+ * so this waits on libmicrohttpd's own epoll fd. */
+static void drain(server *srv, int mhd_fd)
+{
+    uint64_t end = now_ms() + AM_DRAIN_MS;
+
+    srv->stopping = 1;
+    MHD_run(srv->d);
+    while (srv->open_requests > 0 && now_ms() < end) {
+        MHD_UNSIGNED_LONG_LONG mhd_ms = 100;
+        struct pollfd pfd = {.fd = mhd_fd, .events = POLLIN};
+        uint64_t left = end - now_ms();
+
+        if (MHD_get_timeout(srv->d, &mhd_ms) != MHD_YES || mhd_ms > 100)
+            mhd_ms = 100;
+        poll(&pfd, 1, (int)(mhd_ms < left ? mhd_ms : left));
+        MHD_run(srv->d);
+    }
+    if (srv->open_requests > 0)
+        log_msg(LOG_WARN, SUBSYS, "%zu answers were not sent in full "
+                "within %d ms of the stop", srv->open_requests,
+                AM_DRAIN_MS);
 }
 
 int am_serve(const am_config *cfg, const wf_workflow *wf)
 {
     server srv = {.cfg = cfg, .wf = wf};
+    const union MHD_DaemonInfo *info = NULL;
     char err[256];
     int rc = 1, sigfd = -1;
     sigset_t sigs;
@@ -982,8 +1194,7 @@ int am_serve(const am_config *cfg, const wf_workflow *wf)
         goto out;
     }
 
-    const union MHD_DaemonInfo *info =
-        MHD_get_daemon_info(srv.d, MHD_DAEMON_INFO_EPOLL_FD);
+    info = MHD_get_daemon_info(srv.d, MHD_DAEMON_INFO_EPOLL_FD);
     const union MHD_DaemonInfo *port =
         MHD_get_daemon_info(srv.d, MHD_DAEMON_INFO_BIND_PORT);
     int sig_slot = engine_watch_fd(srv.e, sigfd);
@@ -1007,12 +1218,19 @@ int am_serve(const am_config *cfg, const wf_workflow *wf)
 
 out:
     /* Runs still in flight end here: their callbacks store a result and
-     * resume their connections before the daemon closes them. */
-    if (srv.d)
-        MHD_quiesce_daemon(srv.d);
-    engine_free(srv.e);
+     * resume their connections, whose answers are sent before the
+     * daemon closes them. */
     if (srv.d) {
-        MHD_run(srv.d);
+        MHD_socket lfd = MHD_quiesce_daemon(srv.d);
+
+        if (lfd != MHD_INVALID_SOCKET)
+            close(lfd);
+    }
+    engine_free(srv.e);
+    srv.e = NULL;
+    if (srv.d) {
+        if (info)
+            drain(&srv, info->epoll_fd);
         MHD_stop_daemon(srv.d);
     }
     if (srv.slots) {

@@ -46,6 +46,8 @@ expect_bad_flag --max-host-connections x
 expect_bad_flag --keep-results-bytes -1
 expect_bad_flag --keep-results-bytes 1099511627777
 expect_bad_flag --keep-results-bytes lots
+expect_bad_flag --max-pending-bytes 0
+expect_bad_flag --max-pending-bytes 1099511627777
 "$M" --check --dag-file "$ASTER_CASES/dag-diamond.json" --address ::1 \
     --connection-timeout 3600 --keep-results-bytes 0 >/dev/null ||
     fail "good --address, --connection-timeout, --keep-results-bytes refused"
@@ -116,6 +118,48 @@ set +e
 set -e
 [ $rc = 2 ] && grep -q -- '--input is not valid JSON: a number not in JSON form at byte 5' \
     "$E2E_TMP/err" || fail "--input '{\"x\":01}' exited $rc: $(cat "$E2E_TMP/err")"
+
+# A blank --input is the empty input, and a leading byte order mark is
+# dropped, as from a trigger's body.
+"$M" --dag "$ok_dag" --once --input '  ' >"$E2E_TMP/once.json" ||
+    fail "--once with a blank --input did not exit 0"
+post_dag="{\"nodes\":[{\"name\":\"B\",\"action\":\"POST\",\"url\":\"http://127.0.0.1:$PORT_B/test\"}]}"
+"$M" --dag "$post_dag" --once --input "$(printf '\357\273\277{"x":2}')" \
+    >"$E2E_TMP/once.json" || fail "--once with a BOM before --input"
+[ "$(json "$E2E_TMP/once.json" 'd["data"]["x"]')" = 2 ] ||
+    fail "--input after a BOM did not reach the nodes"
+
+# SIGTERM ends a --once run: nodes still running fail as stopped, the
+# result is printed all the same, and the exit code is 1.
+hang_dag="{\"nodes\":[{\"name\":\"A\",\"url\":\"http://127.0.0.1:$PORT_A/test\"},{\"name\":\"H\",\"url\":\"http://127.0.0.1:$PORT_A/test?hang=1\"}]}"
+"$M" --dag "$hang_dag" --once >"$E2E_TMP/once.json" 2>"$E2E_TMP/err" &
+once_pid=$!
+sleep 0.5
+kill -TERM "$once_pid"
+set +e
+timeout 10 tail --pid="$once_pid" -f /dev/null
+wait "$once_pid"; rc=$?
+set -e
+[ $rc = 1 ] || fail "--once stopped by SIGTERM exited $rc, not 1"
+[ "$(json "$E2E_TMP/once.json" 'd["nodes"]["A"]["state"]')" = succeeded ] ||
+    fail "--once stopped: node A's result lost"
+json "$E2E_TMP/once.json" 'd["nodes"]["H"]["error"]' | grep -q "engine stopped" ||
+    fail "--once stopped: node H does not say the engine stopped"
+
+# Client connections are held within the open-file limit: the soft
+# limit is raised to the hard one, and --max-connections lowered to half
+# of it, with a warning, rather than fail to accept later.
+(
+    ulimit -n 256
+    exec "$M" --dag "$ok_dag" --port 0 --address 127.0.0.1 \
+        --max-connections 100000 >"$E2E_TMP/fd.out" 2>"$E2E_TMP/fd.err"
+) &
+fd_pid=$!
+for k in $(seq 1 100); do grep -q '^listening' "$E2E_TMP/fd.out" && break; sleep 0.05; done
+kill -TERM "$fd_pid"
+wait "$fd_pid" || fail "astermule under ulimit -n 256 did not stop cleanly"
+grep -q -- "--max-connections 100000 lowered to 96" "$E2E_TMP/fd.err" ||
+    fail "--max-connections not lowered to fit ulimit -n 256: $(cat "$E2E_TMP/fd.err")"
 
 bad_dag="{\"nodes\":[{\"name\":\"A\",\"url\":\"http://127.0.0.1:$PORT_A/test?status=500\"}]}"
 set +e

@@ -3,10 +3,13 @@
  * async), health, readiness, metrics, bad triggers, and 200 simultaneous
  * triggers answered with 200 separate, complete results.
  *
- * Three servers, one test group each: the diamond on target /run; a slow
+ * Servers, one test group each: the diamond on target /run; a slow
  * workflow on the default target / with a 1 s connection timeout and one
- * run at a time (methods, timeouts, refusals, logs); and a workflow of
- * large results with a small --keep-results-bytes.
+ * run at a time (methods, timeouts, refusals, logs); a workflow of large
+ * results with a small --keep-results-bytes; one of 3 MB results read
+ * slowly; one with small connection and pending-body limits; and servers
+ * started by a test itself, to be stopped while answering or to forward
+ * a trigger to a node the test answers.
  */
 #include "harness.h"
 
@@ -20,6 +23,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <cmocka.h>
+
+#include "jw.h"
 
 enum { SA, SB, SC, SD, N_SVC };
 static proc svc[N_SVC];
@@ -93,6 +98,22 @@ static cJSON *request(const char *method, const char *path, const char *body,
     return request_to(&mule, method, path, body, status);
 }
 
+/* Polls GET /runs/id on p until it is no longer 202; returns the status. */
+static long wait_run(const proc *p, const char *id)
+{
+    char *path = fmt("/runs/%s", id);
+    long status = 0;
+
+    for (int k = 0; k < 1000; k++) {
+        cJSON_Delete(request_to(p, "GET", path, NULL, &status));
+        if (status != 202)
+            break;
+        usleep(10000);
+    }
+    free(path);
+    return status;
+}
+
 /* The value of one series ("name" or "name{labels}") in p's /metrics,
  * or -1 when it is missing. */
 static double metric(const proc *p, const char *series)
@@ -133,18 +154,35 @@ static long now_ms(void)
     return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-/* A client below libcurl: connects to 127.0.0.1:port and sends text as
- * it is, however incomplete or unusual. Returns the socket. */
-static int raw_send(int port, const char *text)
+/* A client below libcurl: a socket connected to 127.0.0.1:port. A
+ * rcvbuf above 0 fixes its receive buffer first, so that a client that
+ * does not read holds the server's answer back. */
+static int raw_connect(int port, int rcvbuf)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET,
                              .sin_port = htons((uint16_t)port)};
     int fd = socket(AF_INET, SOCK_STREAM, 0);
 
     assert_true(fd >= 0);
+    if (rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+static void raw_write(int fd, const char *text)
+{
     assert_int_equal(send(fd, text, strlen(text), 0), (ssize_t)strlen(text));
+}
+
+/* Connects to 127.0.0.1:port and sends text as it is, however incomplete
+ * or unusual. Returns the socket. */
+static int raw_send(int port, const char *text)
+{
+    int fd = raw_connect(port, 0);
+
+    raw_write(fd, text);
     return fd;
 }
 
@@ -175,6 +213,27 @@ static char *raw_read(int fd, long ms, int *closed)
         buf_write(chunk, 1, (size_t)n, &b);
     }
     return b.data;
+}
+
+/* Reads from fd until at least n bytes came in all (a little more may
+ * come), the peer closed it or ms passed; appends to *b. */
+static void raw_read_upto(int fd, size_t n, long ms, buf *b)
+{
+    long end = now_ms() + ms;
+    char chunk[4096];
+
+    for (long left = ms; left > 0 && b->len < n; left = end - now_ms()) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+        if (poll(&pfd, 1, (int)left) <= 0)
+            break;
+
+        ssize_t got = recv(fd, chunk, sizeof(chunk), 0);
+
+        if (got <= 0)
+            break;
+        buf_write(chunk, 1, (size_t)got, b);
+    }
 }
 
 /* The JSON body of a raw HTTP answer, or NULL. */
@@ -251,21 +310,25 @@ static void test_unknown_path(void **state)
     cJSON_Delete(r);
 }
 
-/* GET /run with one header of n bytes; returns the status. */
-static long get_with_header(size_t n)
+/* GET /run with count headers of size bytes each ("X-H007: aaa", at
+ * least 9 bytes); returns the status, 0 when the connection closed
+ * without one. */
+static long get_with_headers(size_t count, size_t size)
 {
     char *u = url("/run");
-    char *h = malloc(n + 16);
+    char *h = malloc(size + 1);
     CURL *c = curl_easy_init();
-    struct curl_slist *hdrs;
+    struct curl_slist *hdrs = NULL;
     buf b = {0};
     long status = 0;
 
     assert_non_null(h);
-    memcpy(h, "X-Big: ", 7);
-    memset(h + 7, 'a', n);
-    h[7 + n] = '\0';
-    hdrs = curl_slist_append(NULL, h);
+    for (size_t k = 0; k < count; k++) {
+        snprintf(h, size + 1, "X-H%03zu: ", k % 1000);
+        memset(h + 8, 'a', size - 8);
+        h[size] = '\0';
+        hdrs = curl_slist_append(hdrs, h);
+    }
     curl_easy_setopt(c, CURLOPT_URL, u);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, buf_write);
@@ -281,14 +344,24 @@ static long get_with_header(size_t n)
     return status;
 }
 
-/* Request headers share a connection's 8 KiB of memory: a few KiB of
- * them (a bearer token, say) run the workflow; far more is refused with
- * 431, and the server goes on serving. */
+/* Request headers share a connection's 16 KiB of memory, each header
+ * costing its bytes and about 64 more of libmicrohttpd's bookkeeping:
+ * many short headers (a proxy's) and one long one (a bearer token) run
+ * the workflow; far more is refused, with 431 or by closing the
+ * connection, and the server goes on serving. */
 static void test_request_headers(void **state)
 {
-    assert_int_equal(get_with_header(4000), 200);
-    assert_int_equal(get_with_header(20000), 431);
-    assert_int_equal(get_with_header(10), 200);
+    assert_int_equal(get_with_headers(1, 4000), 200);
+    assert_int_equal(get_with_headers(1, 12000), 200);
+    assert_int_equal(get_with_headers(40, 60), 200);
+    assert_int_equal(get_with_headers(80, 60), 200);
+    assert_int_equal(get_with_headers(150, 9), 200);
+    assert_int_equal(get_with_headers(1, 20000), 431);
+
+    long many = get_with_headers(400, 9);
+
+    assert_true(many == 431 || many == 0);
+    assert_int_equal(get_with_headers(1, 10), 200);
 }
 
 static void test_health_ready_metrics(void **state)
@@ -526,6 +599,114 @@ static void test_rejected_counted(void **state)
     assert_int_equal(status, 405);
     assert_true(rejected(&mule, "bad_request") == bad + 3);
     assert_true(rejected(&mule, "bad_body") == body + 1);
+}
+
+/* method path on the diamond's server must answer want with a JSON
+ * object in valid UTF-8 holding an "error"; returns its text (the caller
+ * frees it). */
+static char *expect_error(const char *method, const char *path, long want)
+{
+    char *u = url(path);
+    const char *body = strcmp(method, "POST") == 0 ? "{}" : NULL;
+    buf b;
+    long status = http_do(method, u, body, &b);
+    cJSON *r;
+    char *e;
+
+    if (status != want)
+        fail_msg("%s %s answered %ld, not %ld", method, path, status, want);
+    assert_non_null(b.data);
+    if (!jw_utf8_valid(b.data, b.len))
+        fail_msg("%s %s: the answer is not valid UTF-8", method, path);
+    r = cJSON_ParseWithLength(b.data, b.len);
+    if (!jstr(r, "error"))
+        fail_msg("%s %s: no JSON error in '%s'", method, path, b.data);
+    e = strdup(jstr(r, "error"));
+    cJSON_Delete(r);
+    free(b.data);
+    free(u);
+    return e;
+}
+
+/* Error answers quote what the client sent; bytes that are not UTF-8
+ * are replaced, and a quote cut short ends between characters. */
+static void test_error_answers_utf8(void **state)
+{
+    char ones[40];
+    char *e, *path;
+
+    free(expect_error("GET", "/runs/%ff", 404));
+    free(expect_error("DELETE", "/runs/%ff%fe", 405));
+    free(expect_error("POST", "/runs?async=%ff", 400));
+
+    /* 41 characters, the 40th of two bytes: the quote keeps 39. */
+    memset(ones, '1', 39);
+    ones[39] = '\0';
+    path = fmt("/runs/%s%%C3%%A9x", ones);
+    e = expect_error("GET", path, 404);
+    assert_non_null(strstr(e, ones));
+    assert_null(strstr(e, "\xEF\xBF\xBD"));
+    assert_null(strstr(e, "\xC3"));
+    free(e);
+    free(path);
+}
+
+/* A run id is written one way only: digits, no sign, blank or leading
+ * zero, and within 64 bits. Anything else names no run. */
+static void test_run_ids_canonical(void **state)
+{
+    long status;
+    cJSON *r = request("POST", "/runs?async=1", "{}", &status);
+    char *id;
+    unsigned long long n;
+
+    assert_int_equal(status, 202);
+    id = strdup(jstr(r, "id"));
+    cJSON_Delete(r);
+    assert_int_equal(wait_run(&mule, id), 200);
+    n = strtoull(id, NULL, 10);
+
+    char *bad[] = {
+        fmt("/runs/%%2B%s", id), fmt("/runs/00%s", id),
+        fmt("/runs/%%20%s", id), fmt("/runs/%s%%20", id),
+        fmt("/runs/-%llu", 0ULL - n), fmt("/runs/%s.0", id),
+        fmt("/runs/0x%llx", n), fmt("/runs/0"),
+        fmt("/runs/99999999999999999999999"),
+        fmt("/runs/18446744073709551616"),
+    };
+
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        char *e = expect_error("GET", bad[k], 404);
+
+        if (!strstr(e, "no run with id") || !strstr(e, "is known"))
+            fail_msg("%s: error '%s'", bad[k], e);
+        free(e);
+        free(bad[k]);
+    }
+
+    char *good = fmt("/runs/%s", id);
+
+    cJSON_Delete(request("GET", good, NULL, &status));
+    assert_int_equal(status, 200);
+    free(good);
+    free(id);
+}
+
+/* A body may start with a UTF-8 byte order mark: one is dropped before
+ * the body is read, so a BOM and blanks are the empty input. */
+static void test_trigger_bom(void **state)
+{
+    long status;
+    cJSON *r = request("POST", "/run", "\xEF\xBB\xBF{\"bom\":1}", &status);
+
+    assert_int_equal(status, 200);
+    assert_int_equal((int)jnum(r, "data.bom"), 1);
+    cJSON_Delete(r);
+
+    r = request("POST", "/run", "\xEF\xBB\xBF \n", &status);
+    assert_int_equal(status, 200);
+    assert_true(cJSON_IsTrue(jget(r, "status.health")));
+    cJSON_Delete(r);
 }
 
 /* 200 triggers in flight at once, each with its own input. */
@@ -848,22 +1029,6 @@ static int big_teardown(void **state)
     return rc == 0 ? 0 : -1;
 }
 
-/* Polls GET /runs/id on p until it is no longer 202; returns the status. */
-static long wait_run(const proc *p, const char *id)
-{
-    char *path = fmt("/runs/%s", id);
-    long status = 0;
-
-    for (int k = 0; k < 1000; k++) {
-        cJSON_Delete(request_to(p, "GET", path, NULL, &status));
-        if (status != 202)
-            break;
-        usleep(10000);
-    }
-    free(path);
-    return status;
-}
-
 /* The resident memory of process pid in KiB, or -1. */
 static long rss_kib(pid_t pid)
 {
@@ -935,6 +1100,467 @@ static void test_results_bounded_by_bytes(void **state)
 #endif
 }
 
+/* ---- large results read slowly ------------------------------------- */
+
+/* One node answering 3,000,000 bytes; kept async results limited to
+ * 3,500,000 bytes, so each result that is kept drops the one before. */
+static proc huge_svc, huge;
+
+static int huge_setup(void **state)
+{
+    char *d;
+    int rc;
+
+    if (service_start(&huge_svc, "H") != 0)
+        return -1;
+    d = fmt("{\"nodes\":[{\"name\":\"H\","
+            "\"url\":\"http://127.0.0.1:%d/test?body_bytes=3000000\"}]}",
+            huge_svc.port);
+
+    char *args[] = {"--dag", d, "--address", "127.0.0.1", "--port", "0",
+                    "--keep-results-bytes", "3500000", "--log-level",
+                    "warn", NULL};
+
+    rc = proc_start(&huge, "astermule", args);
+    free(d);
+    return rc;
+}
+
+static int huge_teardown(void **state)
+{
+    int rc = proc_stop(&huge);
+
+    proc_stop(&huge_svc);
+    return rc == 0 ? 0 : -1;
+}
+
+/* got is a raw answer read to its end: its body must be want, byte for
+ * byte, and as long as its Content-Length says. */
+static void expect_raw_body(const buf *got, const buf *want)
+{
+    const char *end = strstr(got->data, "\r\n\r\n");
+    const char *cl;
+    size_t len;
+
+    assert_non_null(end);
+    assert_int_equal(strncmp(got->data, "HTTP/1.1 200 ", 13), 0);
+    cl = strcasestr(got->data, "\r\nContent-Length:");
+    assert_true(cl && cl < end);
+    len = got->len - (size_t)(end + 4 - got->data);
+    assert_int_equal(strtoull(cl + 17, NULL, 10), len);
+    assert_int_equal(len, want->len);
+    assert_memory_equal(end + 4, want->data, len);
+}
+
+/* Two answers of a 3 MB result, by id and by key, stall after a few KB
+ * while two later runs end and drop the result; once read on, both are
+ * still that result, whole. */
+static void test_slow_reader_keeps_result(void **state)
+{
+    long status;
+    cJSON *r = request_to(&huge, "POST", "/runs?async=1&key=slow-1", "{}",
+                          &status);
+    buf whole, got1 = {0}, got2 = {0};
+    char *id, *path, *u, *get;
+    int fd1, fd2;
+
+    assert_int_equal(status, 202);
+    id = strdup(jstr(r, "id"));
+    cJSON_Delete(r);
+    assert_int_equal(wait_run(&huge, id), 200);
+    path = fmt("/runs/%s", id);
+    u = url_of(&huge, path);
+    assert_int_equal(http_do("GET", u, NULL, &whole), 200);
+    assert_true(whole.len > 3000000);
+
+    get = fmt("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+              path);
+    fd1 = raw_connect(huge.port, 4096);
+    raw_write(fd1, get);
+    fd2 = raw_connect(huge.port, 4096);
+    raw_write(fd2, "POST /runs?async=1&key=slow-1 HTTP/1.1\r\nHost: x\r\n"
+                   "Content-Length: 0\r\nConnection: close\r\n\r\n");
+    raw_read_upto(fd1, 8192, 5000, &got1);
+    raw_read_upto(fd2, 8192, 5000, &got2);
+    assert_true(got1.len >= 8192 && got2.len >= 8192);
+
+    for (int k = 0; k < 2; k++) {
+        r = request_to(&huge, "POST", "/runs?async=1", "{}", &status);
+        assert_int_equal(status, 202);
+        assert_int_equal(wait_run(&huge, jstr(r, "id")), 200);
+        cJSON_Delete(r);
+    }
+    cJSON_Delete(request_to(&huge, "GET", path, NULL, &status));
+    assert_int_equal(status, 410);
+
+    raw_read_upto(fd1, SIZE_MAX, 20000, &got1);
+    raw_read_upto(fd2, SIZE_MAX, 20000, &got2);
+    expect_raw_body(&got1, &whole);
+    expect_raw_body(&got2, &whole);
+    r = cJSON_ParseWithLength(whole.data, whole.len);
+    assert_string_equal(jstr(r, "id"), id);
+    cJSON_Delete(r);
+
+    close(fd1);
+    close(fd2);
+    free(got1.data);
+    free(got2.data);
+    free(whole.data);
+    free(get);
+    free(u);
+    free(path);
+    free(id);
+}
+
+/* ---- connection and pending-body limits ---------------------------- */
+
+/* One node answering after 1 s; at most 16 client connections, and
+ * 1,000 bytes of trigger bodies being received at once. */
+static proc lim_svc, lim;
+
+static int lim_setup(void **state)
+{
+    char *d;
+    int rc;
+
+    if (service_start(&lim_svc, "M") != 0)
+        return -1;
+    d = fmt("{\"nodes\":[{\"name\":\"M\",\"action\":\"POST\","
+            "\"url\":\"http://127.0.0.1:%d/test?delay_ms=1000\"}]}",
+            lim_svc.port);
+
+    char *args[] = {"--dag", d, "--address", "127.0.0.1", "--port", "0",
+                    "--max-connections", "16", "--max-pending-bytes",
+                    "1000", "--log-level", "warn", NULL};
+
+    rc = proc_start(&lim, "astermule", args);
+    free(d);
+    return rc;
+}
+
+static int lim_teardown(void **state)
+{
+    int rc = proc_stop(&lim);
+
+    proc_stop(&lim_svc);
+    return rc == 0 ? 0 : -1;
+}
+
+/* A JSON object of exactly n bytes (n >= 8): {"p":"xx...x"}. */
+static char *object_of(size_t n)
+{
+    char *o = malloc(n + 1);
+
+    assert_non_null(o);
+    memcpy(o, "{\"p\":\"", 6);
+    memset(o + 6, 'x', n - 8);
+    memcpy(o + n - 2, "\"}", 3);
+    return o;
+}
+
+/* A raw answer: its status must be want, and, when says is not NULL, its
+ * JSON error must hold each of the NULL-terminated strings after it. */
+static void expect_raw(const char *got, int want, const char *says, ...)
+{
+    char line[16];
+    va_list ap;
+    cJSON *r;
+
+    snprintf(line, sizeof(line), "HTTP/1.1 %d ", want);
+    if (strncmp(got, line, strlen(line)) != 0)
+        fail_msg("expected %d, got '%.80s'", want, got);
+    r = raw_body(got);
+    va_start(ap, says);
+    for (const char *s = says; s; s = va_arg(ap, const char *)) {
+        if (!jstr(r, "error") || !strstr(jstr(r, "error"), s))
+            fail_msg("error '%s' lacks '%s'", jstr(r, "error"), s);
+    }
+    va_end(ap);
+    cJSON_Delete(r);
+}
+
+/* Trigger bodies being received count against --max-pending-bytes: one
+ * that would pass it gets 503, from its Content-Length or as its bytes
+ * arrive. A body stops counting once its run is queued, long before the
+ * run ends. */
+static void test_pending_bytes_bounded(void **state)
+{
+    double over = rejected(&lim, "overloaded");
+    char *body = object_of(800);
+    const char *head = "POST / HTTP/1.1\r\nHost: x\r\n"
+                       "Content-Type: application/json\r\n"
+                       "Content-Length: 800\r\nConnection: close\r\n\r\n";
+    int a, b, c, d, closed;
+    char *got;
+
+    /* A declares 800 bytes and sends 100 of them. */
+    a = raw_send(lim.port, head);
+    assert_int_equal(send(a, body, 100, 0), 100);
+    usleep(200000);
+
+    /* B declares 800 more: refused at once. */
+    b = raw_send(lim.port, head);
+    got = raw_read(b, 2000, &closed);
+    expect_raw(got, 503, "--max-pending-bytes", "1000", NULL);
+    free(got);
+    close(b);
+
+    /* C has no length: refused once its bytes pass the limit. */
+    c = raw_send(lim.port, "POST / HTTP/1.1\r\nHost: x\r\n"
+                           "Transfer-Encoding: chunked\r\n"
+                           "Connection: close\r\n\r\n12c\r\n");
+    assert_int_equal(send(c, body, 300, 0), 300);
+    raw_write(c, "\r\n0\r\n\r\n");
+    got = raw_read(c, 2000, &closed);
+    expect_raw(got, 503, "--max-pending-bytes", "1000", NULL);
+    free(got);
+    close(c);
+
+    /* A's body ends and its run starts: D's 800 bytes fit beside it. */
+    assert_int_equal(send(a, body + 100, 700, 0), 700);
+    for (int k = 0; k < 100; k++) {
+        if (metric(&lim, "astermule_runs_in_flight") == 1)
+            break;
+        usleep(10000);
+    }
+    assert_true(metric(&lim, "astermule_runs_in_flight") == 1);
+    d = raw_send(lim.port, head);
+    assert_int_equal(send(d, body, 800, 0), 800);
+
+    got = raw_read(a, 5000, &closed);
+    expect_raw(got, 200, NULL);
+    free(got);
+    got = raw_read(d, 5000, &closed);
+    expect_raw(got, 200, NULL);
+    free(got);
+    close(a);
+    close(d);
+    free(body);
+    assert_true(rejected(&lim, "overloaded") == over + 2);
+}
+
+/* GET path on p with a timeout of ms; returns the status, 0 for none. */
+static long get_within(const proc *p, const char *path, long ms)
+{
+    char *u = url_of(p, path);
+    CURL *c = curl_easy_init();
+    buf b = {0};
+    long status = 0;
+
+    curl_easy_setopt(c, CURLOPT_URL, u);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, buf_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ms);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    free(b.data);
+    free(u);
+    return status;
+}
+
+/* More clients than --max-connections (16) at once, all gone again: the
+ * server takes new connections again, every time, without waiting for
+ * unrelated traffic (it waits at most a second, whatever happens). */
+static void test_accepts_after_limit(void **state)
+{
+    enum { N = 21 };
+
+    for (int round = 0; round < 3; round++) {
+        int fds[N];
+        long t0;
+
+        for (int k = 0; k < N; k++)
+            fds[k] = raw_connect(lim.port, 0);
+        usleep(300000);
+        for (int k = 0; k < N; k++)
+            close(fds[k]);
+
+        t0 = now_ms();
+        assert_int_equal(get_within(&lim, "/healthz", 2000), 200);
+        assert_true(now_ms() - t0 < 2000);
+    }
+}
+
+/* ---- servers of a test's own ---------------------------------------- */
+
+static proc own_svc;
+
+static int own_setup(void **state)
+{
+    return service_start(&own_svc, "O");
+}
+
+static int own_teardown(void **state)
+{
+    return proc_stop(&own_svc) == 0 ? 0 : -1;
+}
+
+/* Four triggers whose results are 6 MB each, their runs held in flight
+ * by a node that hangs: SIGTERM ends the runs, and every client still
+ * gets its whole answer before the process exits 0. */
+static void test_sigterm_sends_whole_answers(void **state)
+{
+    enum { N = 4 };
+    char *d = fmt("{\"nodes\":[{\"name\":\"Big\",\"url\":"
+                  "\"http://127.0.0.1:%d/test?body_bytes=6000000\"},"
+                  "{\"name\":\"Hang\",\"url\":"
+                  "\"http://127.0.0.1:%d/test?hang=1\"}]}",
+                  own_svc.port, own_svc.port);
+    char *args[] = {"--dag", d, "--address", "127.0.0.1", "--port", "0",
+                    "--log-level", "warn", NULL};
+    CURLM *m = curl_multi_init();
+    CURL *h[N];
+    buf out[N];
+    CURLcode done[N];
+    char *u;
+    proc p;
+    int running = 0, stopped = 0, status = 0;
+    long t0;
+    CURLMsg *msg;
+    int left;
+
+    assert_int_equal(proc_start(&p, "astermule", args), 0);
+    u = url_of(&p, "/");
+    for (int k = 0; k < N; k++) {
+        out[k] = (buf){0};
+        done[k] = CURLE_OK;
+        h[k] = curl_easy_init();
+        curl_easy_setopt(h[k], CURLOPT_URL, u);
+        curl_easy_setopt(h[k], CURLOPT_WRITEFUNCTION, buf_write);
+        curl_easy_setopt(h[k], CURLOPT_WRITEDATA, &out[k]);
+        curl_easy_setopt(h[k], CURLOPT_TIMEOUT, 30L);
+        curl_easy_setopt(h[k], CURLOPT_PRIVATE, (void *)(intptr_t)k);
+        curl_multi_add_handle(m, h[k]);
+    }
+
+    t0 = now_ms();
+    do {
+        curl_multi_perform(m, &running);
+        while ((msg = curl_multi_info_read(m, &left))) {
+            void *k;
+
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &k);
+            done[(intptr_t)k] = msg->data.result;
+        }
+        if (!stopped && now_ms() - t0 >= 1000) {
+            kill(p.pid, SIGTERM);
+            stopped = 1;
+        }
+        if (running)
+            curl_multi_poll(m, NULL, 0, 100, NULL);
+    } while (running);
+
+    assert_true(stopped);
+    assert_int_equal(waitpid(p.pid, &status, 0), p.pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    for (int k = 0; k < N; k++) {
+        curl_off_t cl = -1;
+        long code = 0;
+        cJSON *r;
+
+        if (done[k] != CURLE_OK)
+            fail_msg("trigger %d: %s after %zu bytes", k,
+                     curl_easy_strerror(done[k]), out[k].len);
+        curl_easy_getinfo(h[k], CURLINFO_RESPONSE_CODE, &code);
+        curl_easy_getinfo(h[k], CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+        assert_int_equal(code, 200);
+        assert_int_equal(cl, out[k].len);
+        assert_true(out[k].len > 6000000);
+        r = cJSON_ParseWithLength(out[k].data, out[k].len);
+        assert_string_equal(jstr(r, "nodes.Big.state"), "succeeded");
+        assert_string_equal(jstr(r, "nodes.Hang.state"), "failed");
+        assert_non_null(strstr(jstr(r, "nodes.Hang.error"),
+                               "engine stopped"));
+        cJSON_Delete(r);
+        curl_multi_remove_handle(m, h[k]);
+        curl_easy_cleanup(h[k]);
+        free(out[k].data);
+    }
+    curl_multi_cleanup(m);
+    free(u);
+    free(d);
+}
+
+/* A listening socket on a free loopback port, for a node the test
+ * answers itself; the port goes to *port. */
+static int listen_any(int *port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, 4), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+/* Accepts one request on lfd, answers it 200 {} and returns its body
+ * (NUL-terminated, its length in *len; the caller frees it). */
+static char *serve_one(int lfd, size_t *len)
+{
+    struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+    buf in = {0};
+    const char *end = NULL, *cl;
+    size_t head;
+    char *body;
+    int fd;
+
+    assert_int_equal(poll(&pfd, 1, 5000), 1);
+    fd = accept(lfd, NULL, NULL);
+    assert_true(fd >= 0);
+    while (!in.data || !(end = strstr(in.data, "\r\n\r\n"))) {
+        size_t had = in.len;
+
+        raw_read_upto(fd, had + 1, 5000, &in);
+        assert_true(in.len > had);
+    }
+    head = (size_t)(end + 4 - in.data);
+    cl = strcasestr(in.data, "\r\nContent-Length:");
+    *len = cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0;
+    raw_read_upto(fd, head + *len, 5000, &in);
+    assert_true(in.len >= head + *len);
+    raw_write(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                  "Content-Length: 2\r\nConnection: close\r\n\r\n{}");
+    close(fd);
+    body = malloc(*len + 1);
+    assert_non_null(body);
+    memcpy(body, in.data + head, *len);
+    body[*len] = '\0';
+    free(in.data);
+    return body;
+}
+
+/* The byte order mark before a trigger body is not forwarded: the entry
+ * node gets the object alone. */
+static void test_bom_not_forwarded(void **state)
+{
+    int port, lfd = listen_any(&port);
+    char *d = fmt("{\"nodes\":[{\"name\":\"P\",\"action\":\"POST\","
+                  "\"url\":\"http://127.0.0.1:%d/p\"}]}", port);
+    char *args[] = {"--dag", d, "--address", "127.0.0.1", "--port", "0",
+                    "--log-level", "warn", NULL};
+    long status;
+    size_t len;
+    char *body;
+    proc p;
+
+    assert_int_equal(proc_start(&p, "astermule", args), 0);
+    cJSON_Delete(request_to(&p, "POST", "/runs?async=1",
+                            "\xEF\xBB\xBF{\"bom\":1}", &status));
+    assert_int_equal(status, 202);
+    body = serve_one(lfd, &len);
+    assert_string_equal(body, "{\"bom\":1}");
+    assert_int_equal(proc_stop(&p), 0);
+    free(body);
+    free(d);
+    close(lfd);
+}
+
 int main(void)
 {
     const struct CMUnitTest diamond[] = {
@@ -951,6 +1577,9 @@ int main(void)
         cmocka_unit_test(test_runs_without_id),
         cmocka_unit_test(test_absolute_form_target),
         cmocka_unit_test(test_rejected_counted),
+        cmocka_unit_test(test_error_answers_utf8),
+        cmocka_unit_test(test_run_ids_canonical),
+        cmocka_unit_test(test_trigger_bom),
         cmocka_unit_test(test_200_simultaneous),
     };
     /* In this order: the last test leaves a run in flight. */
@@ -964,6 +1593,17 @@ int main(void)
     const struct CMUnitTest big_tests[] = {
         cmocka_unit_test(test_results_bounded_by_bytes),
     };
+    const struct CMUnitTest huge_tests[] = {
+        cmocka_unit_test(test_slow_reader_keeps_result),
+    };
+    const struct CMUnitTest lim_tests[] = {
+        cmocka_unit_test(test_pending_bytes_bounded),
+        cmocka_unit_test(test_accepts_after_limit),
+    };
+    const struct CMUnitTest own_tests[] = {
+        cmocka_unit_test(test_sigterm_sends_whole_answers),
+        cmocka_unit_test(test_bom_not_forwarded),
+    };
     int failed = 0;
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -973,6 +1613,13 @@ int main(void)
                                           slow_setup, slow_teardown);
     failed += cmocka_run_group_tests_name("large async results", big_tests,
                                           big_setup, big_teardown);
+    failed += cmocka_run_group_tests_name("large results read slowly",
+                                          huge_tests, huge_setup,
+                                          huge_teardown);
+    failed += cmocka_run_group_tests_name("connection and body limits",
+                                          lim_tests, lim_setup, lim_teardown);
+    failed += cmocka_run_group_tests_name("servers of their own", own_tests,
+                                          own_setup, own_teardown);
     curl_global_cleanup();
     return failed;
 }
