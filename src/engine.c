@@ -87,6 +87,7 @@ typedef struct call {
     size_t cap;
     int too_big;
     int cut;                /* a failed answer's start was kept, no more */
+    int headers_done;       /* the blank line after the headers came */
     char errbuf[CURL_ERROR_SIZE];
 } call;
 
@@ -352,6 +353,23 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *ud)
     e->curl_due_ns =
         timeout_ms < 0 ? -1 : now_ns() + (int64_t)timeout_ms * 1000000;
     return 0;
+}
+
+/* libcurl hands over an answer's header lines one at a time, the blank
+ * line that ends them included. A connection closed before that line
+ * cut the answer short, yet libcurl (7.88) reports such a transfer
+ * complete, with the status it read: without the blank line the answer
+ * is no answer. A status line after a 1xx answer starts over. */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+    call *c = ud;
+    size_t n = size * nmemb;
+
+    if (n > 0 && n <= 2 && (data[0] == '\r' || data[0] == '\n'))
+        c->headers_done = 1;
+    else if (n >= 5 && memcmp(data, "HTTP/", 5) == 0)
+        c->headers_done = 0;
+    return n;
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
@@ -692,6 +710,8 @@ static call *call_new(engine *e, call_pool *p)
     curl_easy_setopt(easy, CURLOPT_PRIVATE, c);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, c);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, c->errbuf);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, p->timeout_ms);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
@@ -763,6 +783,7 @@ static void call_put(engine *e, call *c)
     c->len = c->cap = 0;
     c->too_big = 0;
     c->cut = 0;
+    c->headers_done = 0;
     if (e->n_idle >= e->cfg.max_idle_calls)
         goto release;
     if (p->n_idle == p->cap_idle) {
@@ -860,12 +881,18 @@ static void node_start(run *r, size_t i)
 }
 
 /* Copies up to ERROR_BODY_PREFIX bytes of body, control bytes replaced,
- * so an error message stays one printable line. */
+ * so an error message stays one printable line. A cut falls between
+ * characters: the bytes of one cut in two would become two U+FFFD. */
 static void body_prefix(const char *body, size_t len, char *out,
                         size_t outlen)
 {
     size_t n = len < ERROR_BODY_PREFIX ? len : ERROR_BODY_PREFIX;
     size_t j = 0;
+
+    for (int back = 0; n < len && back < 3 && n > 0 &&
+                       ((unsigned char)body[n] & 0xC0) == 0x80;
+         back++)
+        n--;
 
     for (size_t k = 0; k < n && j + 4 < outlen; k++) {
         unsigned char ch = (unsigned char)body[k];
@@ -877,6 +904,17 @@ static void body_prefix(const char *body, size_t len, char *out,
         j += 3;
     }
     out[j] = '\0';
+}
+
+/* "HTTP 500: <the answer's start>", or "HTTP 500 with an empty body". */
+static char *status_message(long status, const char *body, size_t len)
+{
+    char prefix[ERROR_BODY_PREFIX + 8];
+
+    if (len == 0)
+        return str_printf("HTTP %ld with an empty body", status);
+    body_prefix(body, len, prefix, sizeof(prefix));
+    return str_printf("HTTP %ld: %s", status, prefix);
 }
 
 /* Decides what an ended attempt means and moves the node on. */
@@ -898,7 +936,8 @@ static void attempt_done(engine *e, call *c, CURLcode res)
     nr->call = NULL;
     nr->http_status = status;
 
-    if (res == CURLE_OK && status >= 200 && status < 300) {
+    if (res == CURLE_OK && c->headers_done && status >= 200 &&
+        status < 300) {
         nr->out = c->body;
         nr->out_len = c->len;
         call_put(e, c);
@@ -907,10 +946,7 @@ static void attempt_done(engine *e, call *c, CURLcode res)
     }
 
     if (c->cut) {
-        char prefix[ERROR_BODY_PREFIX + 8];
-
-        body_prefix(c->body, c->len, prefix, sizeof(prefix));
-        msg = str_printf("HTTP %ld: %s", status, prefix);
+        msg = status_message(status, c->body, c->len);
     } else if (c->too_big) {
         msg = str_printf("answer body exceeds the limit of %zu bytes",
                          e->cfg.max_body_bytes);
@@ -929,11 +965,15 @@ static void attempt_done(engine *e, call *c, CURLcode res)
                          c->errbuf[0] ? c->errbuf : curl_easy_strerror(res),
                          oserr ? " (" : "", oserr ? strerror((int)oserr) : "",
                          oserr ? ")" : "");
-    } else {
-        char prefix[ERROR_BODY_PREFIX + 8];
+    } else if (!c->headers_done) {
+        char shown[URL_SHOWN + 1];
 
-        body_prefix(c->body ? c->body : "", c->len, prefix, sizeof(prefix));
-        msg = str_printf("HTTP %ld: %s", status, prefix);
+        msg = str_printf("%s %s: the connection closed before the answer's "
+                         "headers ended (status line: HTTP %ld)",
+                         wf_action_name(n->action),
+                         url_shown(n->url, shown, sizeof(shown)), status);
+    } else {
+        msg = status_message(status, c->body, c->len);
     }
     free(c->body);
     call_put(e, c);

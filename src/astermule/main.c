@@ -141,10 +141,11 @@ static int parse_size(const char *name, const char *text,
     char *end;
     unsigned long long v;
 
+    /* Digits only: strtoull alone would take a sign and blanks. */
     errno = 0;
     v = strtoull(text, &end, 10);
-    if (*text == '\0' || *text == '-' || *end != '\0' || errno != 0 ||
-        v < min || v > max) {
+    if (text[strspn(text, "0123456789")] != '\0' || *text == '\0' ||
+        *end != '\0' || errno != 0 || v < min || v > max) {
         fprintf(stderr, "astermule: --%s %s: expected a whole number from "
                 "%llu to %llu\n", name, text, min, max);
         return -1;
@@ -166,6 +167,46 @@ static int check_address(const char *text)
     fprintf(stderr, "astermule: --address %s: expected an IPv4 or IPv6 "
             "address, such as 0.0.0.0 or ::\n", text);
     return -1;
+}
+
+/* A target is a path the workflow can be run at: it starts with '/',
+ * holds no blank, control character, '?' or '#' (a request's path never
+ * does, once its query is split off), and is none of the server's own
+ * routes, which take precedence and would leave the workflow unreachable.
+ */
+static int check_target(const char *t)
+{
+    static const char *const own[] = {"/healthz", "/readyz", "/metrics",
+                                      "/runs"};
+
+    if (t[0] != '/') {
+        fprintf(stderr, "astermule: --target %s: must start with '/'\n", t);
+        return -1;
+    }
+    for (size_t k = 0; t[k]; k++) {
+        unsigned char c = (unsigned char)t[k];
+
+        if (c <= 0x20 || c == 0x7f || c == '?' || c == '#') {
+            fprintf(stderr, "astermule: --target %s: character %zu (byte "
+                    "0x%02x) cannot be in a request path; give the path "
+                    "alone, without blanks, control characters, query or "
+                    "fragment\n", t, k + 1, c);
+            return -1;
+        }
+    }
+
+    int taken = strncmp(t, "/runs/", 6) == 0;
+
+    for (size_t k = 0; k < sizeof(own) / sizeof(own[0]); k++)
+        taken |= strcmp(t, own[k]) == 0;
+    if (taken) {
+        fprintf(stderr, "astermule: --target %s: is a route of the server "
+                "itself (/healthz, /readyz, /metrics, /runs, /runs/ID), "
+                "which takes precedence, so the workflow could never run "
+                "there; choose another path\n", t);
+        return -1;
+    }
+    return 0;
 }
 
 static int parse_args(int argc, char **argv, args *a)
@@ -196,11 +237,8 @@ static int parse_args(int argc, char **argv, args *a)
             a->cfg.address = optarg;
             break;
         case OPT_TARGET:
-            if (optarg[0] != '/') {
-                fprintf(stderr, "astermule: --target %s: must start with "
-                        "'/'\n", optarg);
+            if (check_target(optarg) < 0)
                 return -1;
-            }
             a->cfg.target = optarg;
             break;
         case OPT_PORT:
@@ -464,6 +502,17 @@ int main(int argc, char **argv)
     wf_workflow *wf;
     int rc;
 
+    /* Signals arrive through a signalfd in the loop, in both modes; they
+     * are blocked from the start, so one that comes while a large
+     * workflow is read still stops the process cleanly, once it runs. */
+    sigset_t sigs;
+
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigprocmask(SIG_BLOCK, &sigs, NULL);
+
     if (parse_args(argc, argv, &a) < 0)
         return EXIT_INVALID;
 
@@ -482,15 +531,6 @@ int main(int argc, char **argv)
         wf_free(wf);
         return 1;
     }
-
-    /* Signals arrive through a signalfd in the loop, in both modes. */
-    sigset_t sigs;
-
-    signal(SIGPIPE, SIG_IGN);
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigprocmask(SIG_BLOCK, &sigs, NULL);
 
     if (a.once) {
         rc = run_once(&a, wf);

@@ -367,11 +367,10 @@ static enum MHD_Result answer_accepted(struct MHD_Connection *conn,
     return answer_json(conn, MHD_HTTP_ACCEPTED, doc, (size_t)n);
 }
 
-/* An idempotency key: 1 to MAX_KEY_LEN printable ASCII characters. */
-static int check_key(const char *key, char *err, size_t errlen)
+/* An idempotency key: 1 to MAX_KEY_LEN printable ASCII characters; n
+ * is its length as decoded, NUL bytes included. */
+static int check_key(const char *key, size_t n, char *err, size_t errlen)
 {
-    size_t n = strlen(key);
-
     for (size_t k = 0; k < n; k++) {
         if (key[k] < 0x21 || key[k] > 0x7e) {
             snprintf(err, errlen, "query parameter key: character %zu is "
@@ -468,6 +467,18 @@ static enum MHD_Result reject_pending(server *srv, req *q, size_t need)
                   MHD_HTTP_SERVICE_UNAVAILABLE, msg);
 }
 
+/* The 503 for a run the engine refused, saying why (err) and which flag
+ * sets the limit: while the server runs, that is --max-runs. */
+static enum MHD_Result reject_refused(server *srv, req *q, const char *err)
+{
+    char msg[320];
+
+    snprintf(msg, sizeof(msg), "%s (--max-runs); try again once runs have "
+             "ended", err);
+    return reject(srv, q->conn, REJECT_OVERLOADED,
+                  MHD_HTTP_SERVICE_UNAVAILABLE, msg);
+}
+
 /* ---- runs, continued ---------------------------------------------- */
 
 /* Starts an asynchronous run of the checked input (len bytes) and
@@ -477,12 +488,15 @@ static enum MHD_Result start_async(server *srv, req *q, const char *input,
                                    size_t len)
 {
     char err[256];
-    const char *key = MHD_lookup_connection_value(
-        q->conn, MHD_GET_ARGUMENT_KIND, "key");
+    const char *key = NULL;
+    size_t key_len = 0;
     slot *same = NULL;
     uint64_t id = 0;
 
-    if (key && check_key(key, err, sizeof(err)) < 0)
+    if (MHD_lookup_connection_value_n(q->conn, MHD_GET_ARGUMENT_KIND, "key",
+                                      3, &key, &key_len) != MHD_YES)
+        key = NULL;
+    if (key && check_key(key, key_len, err, sizeof(err)) < 0)
         return reject(srv, q->conn, REJECT_BAD_REQUEST,
                       MHD_HTTP_BAD_REQUEST, err);
 
@@ -511,8 +525,7 @@ static enum MHD_Result start_async(server *srv, req *q, const char *input,
     if (engine_submit(srv->e, srv->wf, input, len, on_async_done, a, &id,
                       err, sizeof(err)) != 0) {
         free(a);
-        return reject(srv, q->conn, REJECT_OVERLOADED,
-                      MHD_HTTP_SERVICE_UNAVAILABLE, err);
+        return reject_refused(srv, q, err);
     }
     a->id = id;
 
@@ -567,8 +580,7 @@ static enum MHD_Result start_one(server *srv, req *q, int async)
      * --connection-timeout, so a run may take longer than it. */
     if (engine_submit(srv->e, srv->wf, input, len, on_run_done, q, &id,
                       err, sizeof(err)) != 0)
-        return reject(srv, q->conn, REJECT_OVERLOADED,
-                      MHD_HTTP_SERVICE_UNAVAILABLE, err);
+        return reject_refused(srv, q, err);
     q->state = REQ_RUNNING;
     MHD_suspend_connection(q->conn);
     return MHD_YES;
@@ -845,6 +857,15 @@ static enum MHD_Result dispatch(server *srv, req *q, const char *path,
         if (parse_async(conn, &async, msg, sizeof(msg)) < 0)
             return reject(srv, conn, REJECT_BAD_REQUEST,
                           MHD_HTTP_BAD_REQUEST, msg);
+
+        /* A key names an async run to answer for later; on a run the
+         * caller waits for it would be ignored, silently. */
+        if (!async && MHD_lookup_connection_value_n(
+                          conn, MHD_GET_ARGUMENT_KIND, "key", 3, NULL,
+                          NULL) == MHD_YES)
+            return reject(srv, conn, REJECT_BAD_REQUEST,
+                          MHD_HTTP_BAD_REQUEST, "query parameter key: "
+                          "applies to async runs only; add async=1");
         return start_run(srv, q, async);
     case ROUTE_RUN:
         return get_run(srv, conn, path + 6);
@@ -1205,8 +1226,11 @@ int am_serve(const am_config *cfg, const wf_workflow *wf)
         goto out;
     }
 
-    printf("listening on %s:%u\n", cfg->address,
-           port ? (unsigned)port->port : (unsigned)cfg->port);
+    /* An IPv6 address goes in brackets, as in a URL. */
+    int v6 = strchr(cfg->address, ':') != NULL;
+
+    printf("listening on %s%s%s:%u\n", v6 ? "[" : "", cfg->address,
+           v6 ? "]" : "", port ? (unsigned)port->port : (unsigned)cfg->port);
     fflush(stdout);
     log_msg(LOG_INFO, SUBSYS, "serving a workflow of %zu nodes on %s:%u, "
             "target %s", wf->n_nodes, cfg->address,

@@ -47,6 +47,16 @@ expect_bad_flag --keep-results-bytes -1
 expect_bad_flag --keep-results-bytes 1099511627777
 expect_bad_flag --keep-results-bytes lots
 expect_bad_flag --max-pending-bytes 0
+expect_bad_flag --port +80
+expect_bad_flag --port " 80"
+expect_bad_flag --max-runs 1e3
+expect_bad_flag --target /healthz
+expect_bad_flag --target /runs
+expect_bad_flag --target /runs/7
+expect_bad_flag --target "/a b"
+expect_bad_flag --target "/a?b"
+"$M" --check --dag-file "$ASTER_CASES/dag-diamond.json" --target /healthz/ \
+    --port 08080 >/dev/null || fail "--target /healthz/ or --port 08080 refused"
 expect_bad_flag --max-pending-bytes 1099511627777
 "$M" --check --dag-file "$ASTER_CASES/dag-diamond.json" --address ::1 \
     --connection-timeout 3600 --keep-results-bytes 0 >/dev/null ||
@@ -187,6 +197,16 @@ echo "$body" >"$E2E_TMP/r.json"
 start_bg T astermule --dag "$ok_dag" --port 0 --address 127.0.0.1 --target /go
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT_T/go")" = 200 ] || fail "--target /go"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT_T/")" = 404 ] || fail "/ with --target /go"
+
+# An IPv6 listen address is printed in brackets, as in a URL; skipped
+# where the machine has no IPv6 loopback.
+if python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0))' 2>/dev/null; then
+    start_bg V6 astermule --dag "$ok_dag" --port 0 --address ::1
+    grep -q '^listening on \[::1\]:[0-9]*$' "$E2E_TMP/V6.out" ||
+        fail "IPv6 listening line: $(cat "$E2E_TMP/V6.out")"
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://[::1]:$PORT_V6/healthz")" = 200 ] ||
+        fail "GET /healthz over IPv6"
+fi
 
 # SIGTERM stops the server cleanly (exit 0).
 pid=$(pgrep -f -- "--target /go" | head -1)

@@ -477,6 +477,20 @@ static void test_runs_idempotent_key(void **state)
     assert_non_null(strstr(jstr(again, "error"), "key"));
     cJSON_Delete(again);
 
+    /* A NUL is a character that is not printable, not an empty key. */
+    again = request("POST", "/runs?async=1&key=a%00", "{}", &status);
+    assert_int_equal(status, 400);
+    assert_string_equal(jstr(again, "error"), "query parameter key: "
+                        "character 2 is not printable ASCII");
+    cJSON_Delete(again);
+
+    /* A key on a run the caller waits for would mean nothing. */
+    again = request("POST", "/runs?key=astro-uid-3", "{}", &status);
+    assert_int_equal(status, 400);
+    assert_string_equal(jstr(again, "error"), "query parameter key: "
+                        "applies to async runs only; add async=1");
+    cJSON_Delete(again);
+
     free(path);
     cJSON_Delete(first);
 }
@@ -985,9 +999,14 @@ static void test_overloaded_counted(void **state)
     cJSON_Delete(request_to(&slow, "POST", "/runs?async=1", "{}", &status));
     assert_int_equal(status, 202);
     t0 = now_ms();
-    cJSON_Delete(request_to(&slow, "POST", "/", "{}", &status));
+    cJSON *r = request_to(&slow, "POST", "/", "{}", &status);
+
     assert_int_equal(status, 503);
     assert_true(now_ms() - t0 < 1000);
+    if (!strstr(jstr(r, "error"), "in flight") ||
+        !strstr(jstr(r, "error"), "(--max-runs)"))
+        fail_msg("503 error '%s' does not name --max-runs", jstr(r, "error"));
+    cJSON_Delete(r);
     cJSON_Delete(request_to(&slow, "POST", "/runs?async=1", "{}", &status));
     assert_int_equal(status, 503);
     assert_true(rejected(&slow, "overloaded") == over + 2);

@@ -8,8 +8,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <arpa/inet.h>
 #include <cmocka.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include "engine.h"
 #include "wf.h"
@@ -759,7 +763,8 @@ static void test_result_valid_utf8(void **state)
         engine *e = engine_new(NULL, err, sizeof(err));
 
         /* 3-byte characters from an offset that differs per round: the
-         * 200-byte prefix of C's answer cuts one in at least one round. */
+         * 200-byte prefix of C's answer falls inside one in at least one
+         * round, and must be cut before it, not leave half of it. */
         n += (size_t)snprintf(input, sizeof(input), "{\"p\":\"%.*s",
                               shift, "xx");
         for (int k = 0; k < 100; k++) {
@@ -792,7 +797,7 @@ static void test_result_valid_utf8(void **state)
         cJSON_Delete(r);
         free(o.text);
     }
-    assert_true(replaced >= 1);
+    assert_int_equal(replaced, 0);
 
     wf_free(wf);
     free(doc);
@@ -911,6 +916,132 @@ static void test_timeout_while_queued(void **state)
     free(doc);
 }
 
+/* A server below HTTP, in a child process: it accepts one connection,
+ * reads the request's headers, writes answer as it is, however broken,
+ * and closes. Returns its port; the child's pid goes to *pid. */
+static int raw_server(const char *answer, pid_t *pid)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sa);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(lfd >= 0);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+
+    *pid = fork();
+    assert_true(*pid >= 0);
+    if (*pid == 0) {
+        struct pollfd p = {.fd = lfd, .events = POLLIN};
+        char in[8192];
+        size_t got = 0;
+        int fd;
+
+        alarm(10);
+        if (poll(&p, 1, 10000) != 1 || (fd = accept(lfd, NULL, NULL)) < 0)
+            _exit(1);
+        while (got < sizeof(in) - 1) {
+            ssize_t n = recv(fd, in + got, sizeof(in) - 1 - got, 0);
+
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+            in[got] = '\0';
+            if (strstr(in, "\r\n\r\n"))
+                break;
+        }
+        if (send(fd, answer, strlen(answer), 0) < 0)
+            _exit(1);
+        close(fd);
+        _exit(0);
+    }
+    close(lfd);
+    return ntohs(sa.sin_port);
+}
+
+/* An answer whose connection closed before the blank line that ends its
+ * headers is no answer, whatever its status line says: libcurl reports
+ * such a transfer complete, so the engine must not count it a success.
+ * The same answer whole succeeds. */
+static void test_headers_cut_short(void **state)
+{
+    static const struct {
+        const char *answer;
+        int ok;
+    } cases[] = {
+        {"HTTP/1.1 200 OK\r\n", 0},
+        {"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n", 0},
+        {"HTTP/1.1 204 No Content\r\nServer: x", 0},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{\"a\":1}", 1},
+        {"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{\"a\":1}", 1},
+    };
+
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        pid_t pid;
+        int port = raw_server(cases[k].answer, &pid);
+        char *doc = fmt("{\"nodes\":[{\"name\":\"n\",\"url\":"
+                        "\"http://127.0.0.1:%d/x\"}]}", port);
+        wf_workflow *wf = parse(doc);
+        int healthy, status = 0;
+        cJSON *r = run_with(wf, "{}", NULL, &healthy);
+
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (cases[k].ok) {
+            if (!healthy)
+                fail_msg("case %zu failed: %s", k, jstr(r, "nodes.n.error"));
+            assert_int_equal((int)jnum(r, "data.a"), 1);
+        } else {
+            const char *why = jstr(r, "nodes.n.error");
+
+            assert_false(healthy);
+            assert_string_equal(jstr(r, "nodes.n.state"), "failed");
+            if (!why || !strstr(why, "the connection closed before the "
+                                     "answer's headers ended"))
+                fail_msg("case %zu: error '%s'", k, why);
+        }
+        cJSON_Delete(r);
+        wf_free(wf);
+        free(doc);
+    }
+}
+
+/* A failed answer is quoted from its first 200 bytes, cut between
+ * characters rather than inside one; an empty one says so. */
+static void test_failed_answer_quote(void **state)
+{
+    char a199[200];
+    char *doc;
+    wf_workflow *wf;
+    int healthy;
+    cJSON *r;
+    const char *why;
+    char *want;
+
+    memset(a199, 'a', 199);
+    a199[199] = '\0';
+    doc = fmt("{\"nodes\":[{\"name\":\"euro\",\"url\":"
+              "\"http://127.0.0.1:%d/test?status=500&raw=%s%%E2%%82%%ACzz\"},"
+              "{\"name\":\"empty\",\"url\":"
+              "\"http://127.0.0.1:%d/test?status=502&raw=\"}]}",
+              svc[SA].port, a199, svc[SA].port);
+    wf = parse(doc);
+    r = run_with(wf, "{}", NULL, &healthy);
+    assert_false(healthy);
+
+    why = jstr(r, "nodes.euro.error");
+    want = fmt("HTTP 500: %s...", a199);
+    assert_string_equal(why, want);
+    assert_string_equal(jstr(r, "nodes.empty.error"),
+                        "HTTP 502 with an empty body");
+
+    free(want);
+    cJSON_Delete(r);
+    wf_free(wf);
+    free(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -935,6 +1066,8 @@ int main(void)
         cmocka_unit_test_setup(test_exit_data_exact, reset_hits),
         cmocka_unit_test_setup(test_host_connection_limit, reset_hits),
         cmocka_unit_test_setup(test_timeout_while_queued, reset_hits),
+        cmocka_unit_test_setup(test_headers_cut_short, reset_hits),
+        cmocka_unit_test_setup(test_failed_answer_quote, reset_hits),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
