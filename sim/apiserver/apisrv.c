@@ -342,14 +342,17 @@ static int inject_error(request *rq, enum MHD_Result *ret)
     return 1;
 }
 
-/* Whether this update is the first for the object under the fault. */
+/* Whether this update is the first for the object under the fault. The
+ * object and its status subresource count apart: a controller's first
+ * write of an object is often to its metadata (a finalizer), and its
+ * status writes need their own conflict to be tested. */
 static int first_update_conflict(apisrv *srv, const store_ref *ref)
 {
     char key[1024];
     int hit = 1;
 
-    snprintf(key, sizeof(key), "%s/%s/%s/%s", ref->group, ref->resource,
-             ref->ns ? ref->ns : "", ref->name);
+    snprintf(key, sizeof(key), "%s/%s/%s/%s/%s", ref->group, ref->resource,
+             ref->ns ? ref->ns : "", ref->name, ref->sub ? ref->sub : "");
     pthread_mutex_lock(&srv->fmu);
     if (!srv->faults.conflict_first_update) {
         hit = 0;
