@@ -147,13 +147,90 @@ static cJSON *cell_pod_ready(const cJSON *o, time_t now)
     return cJSON_CreateString(buf);
 }
 
+/*
+ * Why one container is not just running, as the STATUS column names it:
+ * its waiting reason, else its terminated reason, else the signal or
+ * exit code of a terminated container. buf gets "" when there is none.
+ */
+static void container_reason(const cJSON *cs, char *buf, size_t len)
+{
+    const cJSON *w = jpath_get(cs, ".state.waiting");
+    const cJSON *t = jpath_get(cs, ".state.terminated");
+    const char *r;
+
+    buf[0] = '\0';
+    r = str_at(w, ".reason");
+    if (!r || !*r)
+        r = str_at(t, ".reason");
+    if (r && *r) {
+        snprintf(buf, len, "%s", r);
+        return;
+    }
+
+    if (!t)
+        return;
+    if (num_at(t, ".signal") != 0)
+        snprintf(buf, len, "Signal:%d", (int)num_at(t, ".signal"));
+    else
+        snprintf(buf, len, "ExitCode:%d", (int)num_at(t, ".exitCode"));
+}
+
+static int pod_phase_terminal(const cJSON *o)
+{
+    const char *phase = str_at(o, ".status.phase");
+
+    return phase && (strcmp(phase, "Succeeded") == 0 ||
+                     strcmp(phase, "Failed") == 0);
+}
+
+/*
+ * The STATUS column as a real cluster prints it: the phase, overridden
+ * by status.reason, overridden by the first container that has a reason
+ * (ImagePullBackOff, CrashLoopBackOff, Error, ...). Init containers are
+ * not looked at: the simulated kubelet never runs them.
+ */
 static cJSON *cell_pod_status(const cJSON *o, time_t now)
 {
-    if (str_at(o, ".metadata.deletionTimestamp"))
-        return cJSON_CreateString("Terminating");
-    if (str_at(o, ".status.reason"))
-        return str_or(o, ".status.reason", "");
-    return str_or(o, ".status.phase", "Pending");
+    const cJSON *css = jpath_get(o, ".status.containerStatuses");
+    const char *phase = str_at(o, ".status.phase");
+    const char *pod_reason = str_at(o, ".status.reason");
+    const char *ready;
+    char reason[256], why[256];
+    int running = 0;
+
+    if (pod_reason && *pod_reason)
+        snprintf(reason, sizeof(reason), "%s", pod_reason);
+    else
+        snprintf(reason, sizeof(reason), "%s", phase ? phase : "Pending");
+
+    /* Walk backwards so that the first container's reason is the one
+     * left standing, as on a real cluster. */
+    for (int i = cJSON_GetArraySize(css) - 1; i >= 0; i--) {
+        const cJSON *cs = cJSON_GetArrayItem(css, i);
+
+        container_reason(cs, why, sizeof(why));
+        if (*why)
+            snprintf(reason, sizeof(reason), "%s", why);
+        else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cs, "ready"))
+                 && jpath_get(cs, ".state.running"))
+            running = 1;
+    }
+
+    /* A finished sidecar beside a running container is no finished Pod. */
+    if (strcmp(reason, "Completed") == 0 && running) {
+        ready = str_at(o, ".status.conditions[?(@.type==\"Ready\")].status");
+        snprintf(reason, sizeof(reason), "%s",
+                 ready && strcmp(ready, "True") == 0 ? "Running"
+                                                     : "NotReady");
+    }
+
+    if (str_at(o, ".metadata.deletionTimestamp")) {
+        if (pod_reason && strcmp(pod_reason, "NodeLost") == 0)
+            return cJSON_CreateString("Unknown");
+        if (!pod_phase_terminal(o))
+            return cJSON_CreateString("Terminating");
+    }
+    return cJSON_CreateString(reason);
 }
 
 static cJSON *cell_pod_restarts(const cJSON *o, time_t now)
@@ -175,6 +252,40 @@ static cJSON *cell_pod_ip(const cJSON *o, time_t now)
 static cJSON *cell_pod_node(const cJSON *o, time_t now)
 {
     return str_or(o, ".spec.nodeName", "<none>");
+}
+
+static cJSON *cell_pod_nominated(const cJSON *o, time_t now)
+{
+    return str_or(o, ".status.nominatedNodeName", "<none>");
+}
+
+/* How many of the Pod's readiness gates have a True condition, of all. */
+static cJSON *cell_pod_gates(const cJSON *o, time_t now)
+{
+    const cJSON *gates = jpath_get(o, ".spec.readinessGates");
+    const cJSON *g, *c;
+    char buf[32];
+    int ok = 0;
+
+    if (cJSON_GetArraySize(gates) == 0)
+        return cJSON_CreateString("<none>");
+
+    cJSON_ArrayForEach(g, gates) {
+        const char *type = str_at(g, ".conditionType");
+
+        cJSON_ArrayForEach(c, jpath_get(o, ".status.conditions")) {
+            const char *ct = str_at(c, ".type");
+            const char *cst = str_at(c, ".status");
+
+            if (type && ct && cst && strcmp(type, ct) == 0 &&
+                strcmp(cst, "True") == 0) {
+                ok++;
+                break;
+            }
+        }
+    }
+    snprintf(buf, sizeof(buf), "%d/%d", ok, cJSON_GetArraySize(gates));
+    return cJSON_CreateString(buf);
 }
 
 static cJSON *cell_deploy_ready(const cJSON *o, time_t now)
@@ -303,7 +414,9 @@ static const builtin_col cols_pod[] = {
     {"Status", "string", 0, cell_pod_status},
     {"Restarts", "string", 0, cell_pod_restarts}, AGE_COL,
     {"IP", "string", 1, cell_pod_ip},
-    {"Node", "string", 1, cell_pod_node}, END_COL};
+    {"Node", "string", 1, cell_pod_node},
+    {"Nominated Node", "string", 1, cell_pod_nominated},
+    {"Readiness Gates", "string", 1, cell_pod_gates}, END_COL};
 static const builtin_col cols_deploy[] = {
     {"Ready", "string", 0, cell_deploy_ready},
     {"Up-to-date", "string", 0, cell_deploy_updated},

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -26,6 +28,7 @@ typedef struct resp {
     long code;
     char *body;
     char ctype[256];
+    char headers[4096];  /* the response's header lines, cut when long */
 } resp;
 
 static size_t on_data(char *p, size_t sz, size_t n, void *ud)
@@ -39,6 +42,53 @@ static size_t on_data(char *p, size_t sz, size_t n, void *ud)
     return sz * n;
 }
 
+/* Keeps the header lines of the last response: curl calls this for
+ * every response it sees, redirects and 100 Continue included, and a
+ * status line starts a new set. */
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+    resp *r = ud;
+    size_t have;
+
+    if (sz * n >= 5 && strncmp(p, "HTTP/", 5) == 0)
+        r->headers[0] = '\0';
+    have = strlen(r->headers);
+    snprintf(r->headers + have, sizeof(r->headers) - have, "%.*s",
+             (int)(sz * n), p);
+    return sz * n;
+}
+
+/*
+ * Copies the value of the response header name (any case) into out.
+ * Returns 0, or -1 with out empty when the response did not have it.
+ */
+static int resp_header(const resp *r, const char *name, char *out,
+                       size_t len)
+{
+    size_t nlen = strlen(name);
+    const char *line = r->headers;
+
+    out[0] = '\0';
+    while (*line) {
+        const char *end = strstr(line, "\r\n");
+        size_t llen = end ? (size_t)(end - line) : strlen(line);
+
+        if (llen > nlen && strncasecmp(line, name, nlen) == 0 &&
+            line[nlen] == ':') {
+            const char *v = line + nlen + 1;
+
+            while (*v == ' ')
+                v++;
+            snprintf(out, len, "%.*s", (int)(llen - (size_t)(v - line)), v);
+            return 0;
+        }
+        if (!end)
+            break;
+        line = end + 2;
+    }
+    return -1;
+}
+
 /* One request; headers is a NULL-terminated list. */
 static resp http(apisrv *srv, const char *method, const char *path,
                  const char *body, const char *const *headers)
@@ -47,7 +97,7 @@ static resp http(apisrv *srv, const char *method, const char *path,
     struct curl_slist *hl = NULL;
     char url[1024];
     buf b = {NULL, 0};
-    resp r = {0, NULL, ""};
+    resp r = {0, NULL, "", ""};
     char *ct = NULL;
 
     snprintf(url, sizeof(url), "%s%s", apisrv_url(srv), path);
@@ -55,6 +105,8 @@ static resp http(apisrv *srv, const char *method, const char *path,
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
     if (body)
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -307,10 +359,52 @@ static void test_watch_stream_and_410(void **state)
     free(body);
 }
 
+/*
+ * Under conflictFirstUpdate, creates Pod name, then patches it twice at
+ * first_sub and twice at then_sub ("" or "/status"): the first patch of
+ * each answers 409, the second 200.
+ */
+static void expect_first_conflicts(apisrv *srv, const char *name,
+                                   const char *first_sub,
+                                   const char *then_sub)
+{
+    const char *subs[] = {first_sub, then_sub};
+    char path[256], body[256];
+    resp r;
+
+    snprintf(body, sizeof(body), "{\"metadata\":{\"name\":\"%s\"},"
+             "\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":"
+             "\"x\"}]}}", name);
+    r = http(srv, "POST", "/api/v1/namespaces/default/pods", body,
+             json_hdr);
+    assert_int_equal(r.code, 201);
+    free(r.body);
+
+    for (int i = 0; i < 2; i++) {
+        int status = strcmp(subs[i], "/status") == 0;
+
+        snprintf(path, sizeof(path), "/api/v1/namespaces/default/pods/%s%s",
+                 name, subs[i]);
+        snprintf(body, sizeof(body), status
+                 ? "{\"status\":{\"phase\":\"Running\"}}"
+                 : "{\"metadata\":{\"labels\":{\"a\":\"b\"}}}");
+        r = http(srv, "PATCH", path, body, merge_hdr);
+        if (r.code != 409)
+            fail_msg("first PATCH %s answered %ld, want 409", path, r.code);
+        assert_non_null(strstr(r.body, "\"reason\":\"Conflict\""));
+        free(r.body);
+        r = http(srv, "PATCH", path, body, merge_hdr);
+        if (r.code != 200)
+            fail_msg("second PATCH %s answered %ld, want 200", path, r.code);
+        free(r.body);
+    }
+}
+
 static void test_request_faults(void **state)
 {
     apisrv *srv = *state;
     apisrv_faults f;
+    char value[64];
     resp r;
     int i;
 
@@ -330,6 +424,11 @@ static void test_request_faults(void **state)
     assert_int_equal(r.code, 200);
     free(r.body);
 
+    /* An object and its status subresource each get one 409, whichever
+     * is written first. */
+    expect_first_conflicts(srv, "p1", "/status", "");
+    expect_first_conflicts(srv, "p2", "", "/status");
+
     memset(&f, 0, sizeof(f));
     f.error_permille = 1000;
     f.error_code = 429;
@@ -339,6 +438,32 @@ static void test_request_faults(void **state)
              NULL);
     assert_int_equal(r.code, 429);
     assert_non_null(strstr(r.body, "\"reason\":\"TooManyRequests\""));
+    assert_int_equal(resp_header(&r, "Retry-After", value, sizeof(value)),
+                     0);
+    assert_string_equal(value, "3");
+    free(r.body);
+
+    /* Without retryAfter a 429 still tells the client to wait a second;
+     * a 500 says nothing about retrying. */
+    f.retry_after = 0;
+    apisrv_set_faults(srv, &f);
+    r = http(srv, "GET", "/api/v1/namespaces/default/configmaps", NULL,
+             NULL);
+    assert_int_equal(r.code, 429);
+    assert_int_equal(resp_header(&r, "retry-after", value, sizeof(value)),
+                     0);
+    assert_string_equal(value, "1");
+    free(r.body);
+    f.error_code = 500;
+    apisrv_set_faults(srv, &f);
+    r = http(srv, "GET", "/api/v1/namespaces/default/configmaps", NULL,
+             NULL);
+    assert_int_equal(r.code, 500);
+    assert_non_null(strstr(r.body, "\"reason\":\"InternalError\""));
+    assert_int_equal(resp_header(&r, "Retry-After", value, sizeof(value)),
+                     -1);
+    assert_int_equal(resp_header(&r, "Content-Type", value, sizeof(value)),
+                     0);
     free(r.body);
     /* Discovery and /version stay healthy under request faults. */
     r = http(srv, "GET", "/version", NULL, NULL);
@@ -363,6 +488,51 @@ static void test_request_faults(void **state)
     assert_non_null(strstr(r.body, "\n{\"type\""));
     assert_null(strstr(strstr(r.body, "\n{\"type\"") + 1, "\n{\"type\""));
     free(r.body);
+    memset(&f, 0, sizeof(f));
+    apisrv_set_faults(srv, &f);
+}
+
+static long long ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (long long)(t1.tv_sec - t0->tv_sec) * 1000 +
+           (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* latencyMs delays every resource request by at least that much. Only
+ * the lower bound is checked: a loaded machine may add any delay. */
+static void test_latency_fault(void **state)
+{
+    apisrv *srv = *state;
+    apisrv_faults f;
+    struct timespec t0;
+    long long took;
+    resp r;
+
+    memset(&f, 0, sizeof(f));
+    f.latency_ms = 400;
+    apisrv_set_faults(srv, &f);
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    r = http(srv, "GET", "/api/v1/namespaces/default/configmaps", NULL,
+             NULL);
+    took = ms_since(&t0);
+    assert_int_equal(r.code, 200);
+    free(r.body);
+    if (took < 400)
+        fail_msg("a GET under latencyMs=400 took %lld ms", took);
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    r = http(srv, "POST", "/api/v1/namespaces/default/configmaps",
+             "{\"metadata\":{\"name\":\"slow\"}}", json_hdr);
+    took = ms_since(&t0);
+    assert_int_equal(r.code, 201);
+    free(r.body);
+    if (took < 400)
+        fail_msg("a POST under latencyMs=400 took %lld ms", took);
+
     memset(&f, 0, sizeof(f));
     apisrv_set_faults(srv, &f);
 }
@@ -436,6 +606,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_watch_stream_and_410, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_request_faults, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_latency_fault, setup,
                                         teardown),
         cmocka_unit_test(test_shutdown_ends_open_watch),
         cmocka_unit_test(test_tls_and_token),

@@ -23,22 +23,45 @@ expect_out '^astro.astertower.kasterism.io/a1 unchanged$'
     fail "a PATCH was sent for an unchanged object"
 
 item 8 "apply a changed Astro"
-run kubectl apply -f "$DATA/astro-a1-v2.yaml"
+# v2 changes star a, drops star b and, here, the labels too: a removed
+# map key is what the merge patch must carry as null.
+sed '/^  labels:$/,/^    app: demo$/d' "$DATA/astro-a1-v2.yaml" >"$WORK/v2.yaml"
+run kubectl apply -v=8 -f "$WORK/v2.yaml"
 expect_rc 0
 expect_out '^astro.astertower.kasterism.io/a1 configured$'
+body=$(grep '"Request Body" body="{\\"metadata' <<<"$ERR" | tail -n 1)
+grep -q 'Content-Type: application/merge-patch+json' <<<"$ERR" ||
+    fail "the patch was not a merge patch"
+grep -qF '\"labels\":null' <<<"$body" ||
+    fail "the merge patch has no null for the removed labels: $body"
 run kubectl get astro a1 -o jsonpath='{.spec.stars[0].port} {.metadata.generation}'
 expect_out '^9000 2$'
+run kubectl get astro a1 -o \
+    jsonpath='{.spec.stars[*].name}|{.metadata.labels}|'
+expect_out '^a\|\|$'
 
 item 9 "server-side apply"
 run kubectl apply --server-side -f "$DATA/astro-a1.yaml"
 expect_rc 0
 expect_out '^astro.astertower.kasterism.io/a1 serverside-applied$'
 sed 's/name: a1$/name: ssa-fresh/' "$DATA/astro-a1.yaml" >"$WORK/fresh.yaml"
-run kubectl apply --server-side -f "$WORK/fresh.yaml"
+run kubectl apply --server-side -v=6 -f "$WORK/fresh.yaml"
 expect_rc 0
 expect_out '^astro.astertower.kasterism.io/ssa-fresh serverside-applied$'
+expect_err 'PATCH https://[^ ]+/astros/ssa-fresh\?[^ ]* 201 Created '
 run kubectl get astro ssa-fresh -o name
 expect_out '^astro.astertower.kasterism.io/ssa-fresh$'
+# The same by hand: 201 when the apply creates, 200 once it exists.
+sed 's/name: a1$/name: ssa-curl/' "$DATA/astro-a1.yaml" >"$WORK/curl.yaml"
+path=/apis/astertower.kasterism.io/v1alpha1/namespaces/default/astros
+for want in 201 200; do
+    run curl -sS -o /dev/null -w '%{http_code}' --cacert "$WORK/ca.pem" \
+        -H "Authorization: Bearer $TOKEN" -X PATCH \
+        -H 'Content-Type: application/apply-patch+yaml' \
+        --data-binary @"$WORK/curl.yaml" \
+        "$URL$path/ssa-curl?fieldManager=test"
+    expect_out "^$want\$"
+done
 
 item 10 "ConfigMap apply twice (strategic merge patch)"
 run kubectl apply -f "$DATA/cm-demo.yaml"

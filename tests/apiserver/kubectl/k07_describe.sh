@@ -29,13 +29,18 @@ reportingComponent: astertower-controller
 reportingInstance: host-a
 EOT
 kubectl create -f "$WORK/event.yaml" >/dev/null || fail "event not created"
+kubectl patch astro a1 --subresource=status --type=merge \
+    -p '{"status":{"phase":"Running","nodeNumber":2,"readyNodeNumber":1}}' \
+    >/dev/null || fail "status patch refused"
 
 item 32 "describe astro a1"
 run kubectl describe astro a1
 expect_rc 0
 for s in '^Name: +a1$' '^Namespace: +default$' '^Labels: +app=demo$' \
          '^Annotations: ' '^API Version: +astertower.kasterism.io/v1alpha1$' \
-         '^Kind: +Astro$' '^Metadata:$' '^Spec:$' '^Events:$' \
+         '^Kind: +Astro$' '^Metadata:$' '^Spec:$' '^Status:$' \
+         '^  Node Number: +2$' '^  Phase: +Running$' \
+         '^  Ready Node Number: +1$' '^Events:$' \
          'Normal +Reconciled +[0-9]+s +astertower-controller +created 2 deployments'; do
     expect_out "$s"
 done

@@ -48,11 +48,15 @@ expect_out '^deployment.apps/node-a condition met$'
 run kubectl get deployment node-a
 expect_out '^node-a +1/1 +1 +1 +[0-9]+s$'
 
-item c3 "the Pod runs on a loopback IP"
+item c3 "the Pod runs on a loopback IP, -o wide has every column"
 run kubectl get pods -o wide
 expect_rc 0
+head_re='^NAME +READY +STATUS +RESTARTS +AGE +IP +NODE '
+expect_out "$head_re+NOMINATED NODE +READINESS GATES\$"
 name_re='node-a-[a-z0-9]+-[a-z0-9]{5}'
-expect_out "^$name_re +1/1 +Running +0 +[0-9]+s +127\\.1\\.[0-9]+\\.[0-9]+ "
+ip_re='127\.1\.[0-9]+\.[0-9]+'
+none3='<none> +<none> +<none>'
+expect_out "^$name_re +1/1 +Running +0 +[0-9]+s +$ip_re +$none3\$"
 pod=$(kubectl get pods -l app=node-a -o jsonpath='{.items[0].metadata.name}')
 
 item c4 "clusterIP:port/test answers with the Pod's name"
@@ -86,8 +90,6 @@ run api GET /_sim/faults
 expect_out '"pullFailImage":"kasterism/test_z\*"'
 sed -e 's/node-a/zed/g' -e 's/test_a:latest/test_z:1/' \
     -e '/^---$/,$d' "$WORK/app.yaml" | kubectl apply -f - >/dev/null
-# The Table's STATUS column shows the phase (Pending), so read the
-# container status itself.
 jp='{.items[0].status.containerStatuses[0].state.waiting.reason}: '
 jp+='{.items[0].status.containerStatuses[0].state.waiting.message}'
 for _ in $(seq 100); do
@@ -96,6 +98,24 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 expect_out '^ImagePullBackOff: Back-off pulling image "kasterism/test_z:1"$'
+# The STATUS column names the container's waiting reason, not the phase
+# (Pending); the kubelet retries, so either pull reason may show.
+run kubectl get pods -l app=zed
+expect_rc 0
+pod_re='-[a-z0-9]+-[a-z0-9]{5} +0/1'
+expect_out "^zed$pod_re +(ImagePullBackOff|ErrImagePull) +0 +[0-9]+s\$"
 kubectl delete deployment zed >/dev/null
+
+item c7 "a crash-looping container shows CrashLoopBackOff"
+faults '{"crashLoopImage":"kasterism/test_crash*"}'
+sed -e 's/node-a/crash/g' -e 's/test_a:latest/test_crash:1/' \
+    -e '/^---$/,$d' "$WORK/app.yaml" | kubectl apply -f - >/dev/null
+for _ in $(seq 100); do
+    run kubectl get pods -l app=crash
+    grep -q CrashLoopBackOff <<<"$OUT" && break
+    sleep 0.1
+done
+expect_out "^crash$pod_re +CrashLoopBackOff +[1-9][0-9]* +[0-9]+s\$"
+kubectl delete deployment crash >/dev/null
 
 finish
