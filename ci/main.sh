@@ -22,6 +22,8 @@ ci/build.sh build
 
 bin=$PWD/build/bin
 state=$PWD/build/sim
+# 6443 unless SIM_PORT says otherwise; a busy 6443 falls back to a free
+# port (below), a busy SIM_PORT is an error.
 port=${SIM_PORT:-6443}
 astro=tests/data/astro-diamond.yaml
 rm -rf "$state"
@@ -38,25 +40,46 @@ trap 'exit 130' INT TERM
 
 k() { kubectl "$@"; }
 
-# wait_line FILE PATTERN PID: waits for a line, or fails if PID died.
-wait_line() {
+# seen_line FILE PATTERN PID: waits for a line; 1 if PID died first.
+seen_line() {
     for _ in $(seq 1 200); do
         grep -q "$2" "$1" 2>/dev/null && return 0
         kill -0 "$3" 2>/dev/null || break
         sleep 0.05
     done
+    grep -q "$2" "$1" 2>/dev/null
+}
+
+# wait_line FILE PATTERN PID: waits for a line, or fails if PID died.
+wait_line() {
+    seen_line "$@" && return 0
     echo "error: no '$2' in $1:" >&2
     cat "$1" "${1%.out}.err" >&2 2>/dev/null || true
     exit 1
 }
 
+# start_sim PORT: the simulated cluster on 127.0.0.1:PORT (0: a free one).
+start_sim() {
+    "$bin/sim-apiserver" --listen "127.0.0.1:$1" --tls \
+        --kubeconfig "$KUBECONFIG" >"$state/apiserver.out" \
+        2>"$state/apiserver.err" &
+    pids+=($!)
+}
+
 echo "== simulated cluster"
-"$bin/sim-apiserver" --listen "127.0.0.1:$port" --tls \
-    --kubeconfig "$KUBECONFIG" >"$state/apiserver.out" \
-    2>"$state/apiserver.err" &
-pids+=($!)
+start_sim "$port"
+if ! seen_line "$state/apiserver.out" ready "${pids[-1]}" &&
+    [ -z "${SIM_PORT:-}" ] &&
+    grep -q 'Address already in use' "$state/apiserver.err"; then
+    echo "port $port is busy; the simulated cluster takes a free port" \
+        "instead (SIM_PORT=N asks for one)"
+    start_sim 0
+fi
 wait_line "$state/apiserver.out" ready "${pids[-1]}"
 cat "$state/apiserver.out"
+port=$(sed -n 's|.*ready on https://[^:]*:\([0-9]*\).*|\1|p' \
+    "$state/apiserver.out")
+echo "simulated cluster on port $port"
 
 echo "== the Astro CRD"
 k apply -f deploy/crds/astros.yaml
@@ -78,7 +101,8 @@ k apply -f "$astro"
 name=$(sed -n 's/^  name: //p' "$astro" | head -1)
 
 # Every change of the Astro, as kubectl sees it; a phase is printed when
-# it first appears.
+# it first appears. seen counts the whole lines read, so a line written
+# while one batch is read comes in the next.
 k get astro "$name" -w -o jsonpath='{.status.phase}{"\n"}' \
     >"$state/phases" 2>/dev/null &
 pids+=($!)
@@ -87,12 +111,12 @@ seen=0
 start=$(date +%s.%N)
 for _ in $(seq 1 1200); do
     while IFS= read -r phase; do
+        seen=$((seen + 1))
         [ -n "$phase" ] && [ "$phase" != "$last" ] || continue
         awk -v now="$(date +%s.%N)" -v t0="$start" -v p="$phase" \
             'BEGIN { printf "%6.2fs  phase %s\n", now - t0, p }'
         last=$phase
     done < <(tail -n +"$((seen + 1))" "$state/phases")
-    seen=$(wc -l <"$state/phases")
     case "$last" in Success|Wrong|DeployFailed|EngineFailed) break ;; esac
     sleep 0.05
 done

@@ -722,10 +722,24 @@ static cJSON *with_status(const cJSON *astro, const cJSON *st)
     return obj;
 }
 
+/* Whether a and b hold the same status (both none counts as same). */
+static int same_status(const cJSON *a, const cJSON *b)
+{
+    const cJSON *sa = cJSON_GetObjectItemCaseSensitive(a, "status");
+    const cJSON *sb = cJSON_GetObjectItemCaseSensitive(b, "status");
+
+    if (sa == NULL || sb == NULL)
+        return sa == sb;
+    return cJSON_Compare(sa, sb, 1);
+}
+
 /*
  * Writes st as the Astro's status. A 409 is retried on a fresh read of
- * the Astro, unless its generation moved (then the pass is repeated from
- * the new spec). Returns 0, or -1 to retry the pass.
+ * the Astro when only its metadata moved. When its generation or its
+ * status moved, st was decided on a stale copy (the cache lagging behind
+ * another pass's write): the pass is repeated instead, so a transition
+ * is neither written nor announced twice. Returns 0, or -1 to retry the
+ * pass.
  */
 static int write_status(pass *p, const cJSON *st)
 {
@@ -751,13 +765,18 @@ static int write_status(pass *p, const cJSON *st)
             break;
         if (ctl_owner_from(fresh, &fo) < 0 ||
             fo.generation != p->o.generation ||
-            strcmp(fo.uid, p->o.uid) != 0) {
+            strcmp(fo.uid, p->o.uid) != 0 ||
+            !same_status(fresh, p->astro)) {
             cJSON_Delete(fresh);
             log_msg(LOG_INFO, CTL_LOG,
                     "astro %s: changed while writing status; starting "
                     "the pass again", p->key);
             return -1;
         }
+        log_msg(LOG_INFO, CTL_LOG,
+                "astro %s: status write met a conflict; retrying on a "
+                "fresh read (resourceVersion %s)", p->key,
+                kube_obj_rv(fresh) ? kube_obj_rv(fresh) : "?");
         held(p, p->astro);
         p->astro = fresh;
         ctl_owner_from(p->astro, &p->o);

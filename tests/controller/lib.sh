@@ -150,6 +150,12 @@ ct_json() {
         "$CT_TMP/astro.json" "$2"
 }
 
+# ct_cond NAME TYPE: "status/reason" of the Astro's condition TYPE.
+ct_cond() {
+    ct_json "$1" "[c['status'] + '/' + c['reason'] for c in \
+d['status']['conditions'] if c['type'] == '$2'][0]"
+}
+
 # ct_count KIND SELECTOR: how many objects match.
 ct_count() {
     ct_get "$1" -l "$2" -o name | grep -c . || true
@@ -195,4 +201,27 @@ ct_no_duplicates() {
         fail "$a: not 4 star pods"
     [ "$(ct_runs_started "$a")" = 1 ] || fail "$a: the engine ran more than once"
     [ "$(ct_hits "$a" a 8000)" = 1 ] || fail "$a: star a was called more than once"
+}
+
+# ct_events ASTRO: the Astro's Events as sorted "type/reason/count" words.
+ct_events() {
+    ct_get events --field-selector "involvedObject.name=$1" \
+        -o jsonpath='{range .items[*]}{.type}/{.reason}/{.count}{"\n"}{end}' |
+        sort | tr '\n' ' ' | sed 's/ $//'
+}
+
+# ct_events_once ASTRO TYPE/REASON...: exactly these Events, each made
+# once with count 1: none lost, none duplicated, nothing else. An Event
+# follows its status write, so it may come a little after the phase:
+# waits up to 15 s for it.
+ct_events_once() {
+    local a=$1 want got k
+    shift
+    want=$(printf '%s/1\n' "$@" | sort | tr '\n' ' ' | sed 's/ $//')
+    for k in $(seq 1 150); do
+        got=$(ct_events "$a")
+        [ "$got" = "$want" ] && return 0
+        sleep 0.1
+    done
+    fail "$a: Events '$got', want '$want'"
 }
