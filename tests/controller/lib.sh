@@ -45,10 +45,12 @@ pass() {
     echo "ok - $*"
 }
 
-# ct_start_sim: the fake apiserver with its cluster, and the Astro CRD.
+# ct_start_sim [FLAGS...]: the fake apiserver with its cluster (FLAGS
+# added to its command line, e.g. -v to log every request), and the
+# Astro CRD.
 ct_start_sim() {
     "$ASTER_BIN/sim-apiserver" --listen 127.0.0.1:0 \
-        --kubeconfig "$KUBECONFIG" --crash-backoff-ms 200 \
+        --kubeconfig "$KUBECONFIG" --crash-backoff-ms 200 "$@" \
         >"$CT_TMP/sim.out" 2>"$CT_TMP/sim.err" &
     CT_SIM_PID=$!
     local k
