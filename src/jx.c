@@ -165,15 +165,33 @@ static int enter(reader *r)
     return 0;
 }
 
+/* After a member or element: 1 when a ',' announces another, 0 when
+ * close ends the container (consumed, depth left), -1 otherwise. */
+static int next_item(reader *r, char close)
+{
+    blanks(r);
+    if (r->i < r->len && r->t[r->i] == ',') {
+        r->i++;
+        return 1;
+    }
+    if (r->i < r->len && r->t[r->i] == close) {
+        r->i++;
+        r->depth--;
+        return 0;
+    }
+    return unexpected(r, r->i);
+}
+
 static int object(reader *r)
 {
     jx_type ignored;
+    int more;
 
     if (enter(r) < 0)
         return -1;
     if (r->i < r->len && r->t[r->i] == '}')
-        goto done;
-    for (;;) {
+        return next_item(r, '}');
+    do {
         blanks(r);
         if (r->i >= r->len || r->t[r->i] != '"')
             return r->i < r->len ? fail(r, r->i, "an object key that is "
@@ -187,47 +205,26 @@ static int object(reader *r)
         r->i++;
         if (value(r, &ignored) < 0)
             return -1;
-        blanks(r);
-        if (r->i < r->len && r->t[r->i] == ',') {
-            r->i++;
-            continue;
-        }
-        if (r->i < r->len && r->t[r->i] == '}')
-            goto done;
-        return unexpected(r, r->i);
-    }
-
-done:
-    r->i++;
-    r->depth--;
-    return 0;
+        more = next_item(r, '}');
+    } while (more == 1);
+    return more;
 }
 
 static int array(reader *r)
 {
     jx_type ignored;
+    int more;
 
     if (enter(r) < 0)
         return -1;
     if (r->i < r->len && r->t[r->i] == ']')
-        goto done;
-    for (;;) {
+        return next_item(r, ']');
+    do {
         if (value(r, &ignored) < 0)
             return -1;
-        blanks(r);
-        if (r->i < r->len && r->t[r->i] == ',') {
-            r->i++;
-            continue;
-        }
-        if (r->i < r->len && r->t[r->i] == ']')
-            goto done;
-        return unexpected(r, r->i);
-    }
-
-done:
-    r->i++;
-    r->depth--;
-    return 0;
+        more = next_item(r, ']');
+    } while (more == 1);
+    return more;
 }
 
 static int value(reader *r, jx_type *type)

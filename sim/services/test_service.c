@@ -225,12 +225,24 @@ static enum MHD_Result reply(const ts_call *call, unsigned status,
     return ret;
 }
 
+/* Answers with r, labelled JSON, and lets go of it. */
+static enum MHD_Result reply_json(const ts_call *call, unsigned status,
+                                  struct MHD_Response *r)
+{
+    enum MHD_Result ret;
+
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "application/json");
+    ret = reply(call, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 /* Answers with a printed JSON text, which MHD then owns. */
 static enum MHD_Result reply_text(const ts_call *call, unsigned status,
                                   char *text)
 {
     struct MHD_Response *r;
-    enum MHD_Result ret;
 
     if (text == NULL)
         return MHD_NO;
@@ -240,11 +252,7 @@ static enum MHD_Result reply_text(const ts_call *call, unsigned status,
         free(text);
         return MHD_NO;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            "application/json");
-    ret = reply(call, status, r);
-    MHD_destroy_response(r);
-    return ret;
+    return reply_json(call, status, r);
 }
 
 /* Answers {"error":msg,"name":...}; cJSON does the escaping. */
@@ -473,7 +481,6 @@ static enum MHD_Result reply_padded(const ts_call *call, const ts_request *req)
 {
     ts_pad *p = malloc(sizeof(*p));
     struct MHD_Response *r;
-    enum MHD_Result ret;
 
     if (p == NULL)
         return MHD_NO;
@@ -485,11 +492,7 @@ static enum MHD_Result reply_padded(const ts_call *call, const ts_request *req)
         free(p);
         return MHD_NO;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            "application/json");
-    ret = reply(call, req->knobs.status, r);
-    MHD_destroy_response(r);
-    return ret;
+    return reply_json(call, req->knobs.status, r);
 }
 
 /* Answers the raw knob's bytes as they are, labelled JSON whatever they
@@ -498,15 +501,10 @@ static enum MHD_Result reply_raw(const ts_call *call, const ts_request *req)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(
         req->knobs.raw_len, (void *)req->knobs.raw, MHD_RESPMEM_MUST_COPY);
-    enum MHD_Result ret;
 
     if (r == NULL)
         return MHD_NO;
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            "application/json");
-    ret = reply(call, req->knobs.status, r);
-    MHD_destroy_response(r);
-    return ret;
+    return reply_json(call, req->knobs.status, r);
 }
 
 static enum MHD_Result answer_test(const ts_call *call, ts_request *req)
@@ -609,7 +607,6 @@ static enum MHD_Result answer_hits(const ts_call *call)
     char text[64];
     unsigned long long hits;
     struct MHD_Response *r;
-    enum MHD_Result ret;
 
     if (strcmp(call->method, MHD_HTTP_METHOD_DELETE) == 0) {
         atomic_store(&call->svc->hits, 0);
@@ -627,11 +624,7 @@ static enum MHD_Result answer_hits(const ts_call *call)
                                         MHD_RESPMEM_MUST_COPY);
     if (r == NULL)
         return MHD_NO;
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            "application/json");
-    ret = reply(call, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    return ret;
+    return reply_json(call, MHD_HTTP_OK, r);
 }
 
 static enum MHD_Result answer_other(const ts_call *call)

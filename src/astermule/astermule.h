@@ -26,8 +26,9 @@ typedef struct am_config {
 /*
  * Serves wf until SIGTERM or SIGINT, which end the runs in flight and
  * send their answers, for up to 5 s, before the process goes. Prints
- * "listening on ADDR:PORT" on stdout once the socket is bound. Returns the process exit code: 0 after
- * a clean stop, 1 when the server could not start (reason logged).
+ * "listening on ADDR:PORT" on stdout once the socket is bound. Returns
+ * the process exit code: 0 after a clean stop, 1 when the server could
+ * not start (reason logged).
  * The caller must have blocked SIGTERM and SIGINT in every thread.
  */
 int am_serve(const am_config *cfg, const wf_workflow *wf);
