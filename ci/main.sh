@@ -95,17 +95,23 @@ sleep 0.5
 kill -0 "${pids[-1]}" || { cat "$state/astertower.err" >&2; exit 1; }
 echo "astertower running (log: $state/astertower.err)"
 
-echo "== applying $astro"
-k apply -f "$astro"
-
 name=$(sed -n 's/^  name: //p' "$astro" | head -1)
 
 # Every change of the Astro, as kubectl sees it; a phase is printed when
-# it first appears. seen counts the whole lines read, so a line written
-# while one batch is read comes in the next.
-k get astro "$name" -w -o jsonpath='{.status.phase}{"\n"}' \
-    >"$state/phases" 2>/dev/null &
+# it first appears. The watch is open before the Astro exists: the whole
+# run can take a tenth of a second, less than kubectl needs to start, and
+# a watch begun after the apply would see only the last phase. -v=6 logs
+# the watch request, which says when it is open. seen counts the whole
+# lines read, so a line written while one batch is read comes in the
+# next.
+k get astros --field-selector "metadata.name=$name" -w -v=6 \
+    -o jsonpath='{.status.phase}{"\n"}' >"$state/phases" \
+    2>"$state/phases.log" &
 pids+=($!)
+wait_line "$state/phases.log" 'watch=true' "${pids[-1]}"
+
+echo "== applying $astro"
+k apply -f "$astro"
 last=
 seen=0
 start=$(date +%s.%N)
